@@ -1,0 +1,198 @@
+"""The audit trail (SPEC X5): who did what, when, to which record, with the state before and after.
+
+Records are hash-chained: each record's hash covers its own content and the previous record's hash,
+so a changed, inserted or deleted record breaks the chain and ``workcard audit verify`` finds it.
+Writers serialise on the chain's head row (``audit_head``, locked with SELECT ... FOR UPDATE), which
+also keeps the count and last hash, so a record cut from the end of the chain is detected too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import JSON, String, event, insert, select
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
+
+from workcard import clock, txlocal
+from workcard.db import Base
+
+GENESIS = "0" * 64
+_PENDING = "audit_pending"
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class AuditRecord(Base):
+    __tablename__ = "audit_record"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(80), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _digest(prev_hash: str, at: dt.datetime, fields: dict[str, Any]) -> str:
+    body = json.dumps(
+        {"prev": prev_hash, "at": at.astimezone(dt.UTC).isoformat(), **fields},
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _fields(rec: AuditRecord) -> dict[str, Any]:
+    return {
+        "actor": rec.actor,
+        "action": rec.action,
+        "subject_type": rec.subject_type,
+        "subject_id": rec.subject_id,
+        "before": rec.before,
+        "after": rec.after,
+        "request_id": rec.request_id,
+    }
+
+
+class AuditHead(Base):
+    """The chain's single head row: the lock writers queue on, and what the chain must end with."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    count: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+def _lock_head(session: Session) -> AuditHead:
+    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    if head is None:  # the migration creates it; this covers a database emptied by hand
+        head = AuditHead(id=1, count=0, last_hash=GENESIS)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Add a record to the caller's transaction. Records are appended to the chain when the transaction
+    commits (or earlier, when the same session reads the audit table), so the chain's head is locked
+    only for the last moment of a transaction, not for all of it."""
+    txlocal.add(
+        session,
+        _PENDING,
+        {
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id)[:64],
+            "before": _jsonable(before),
+            "after": _jsonable(after),
+            "request_id": request_id_var.get(),
+            "at": clock.now(),
+        },
+    )
+
+
+def write_pending(session: Session) -> None:
+    """Append the transaction's pending records to the chain, in order, in one round trip."""
+    pending = txlocal.take(session, _PENDING)
+    if not pending:
+        return
+    head = _lock_head(session)
+    prev = head.last_hash
+    for row in pending:
+        at = row.pop("at")
+        row["hash"] = _digest(prev, at, row)
+        row.update(at=at, prev_hash=prev)
+        prev = row["hash"]
+    session.execute(insert(AuditRecord), pending)
+    head.count += len(pending)
+    head.last_hash = prev
+    session.flush()
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_reading(state: ORMExecuteState) -> None:
+    if (
+        state.is_select
+        and txlocal.has(state.session, _PENDING)
+        and any(m.class_ is AuditRecord for m in state.all_mappers)
+    ):
+        write_pending(state.session)
+
+
+@dataclass
+class VerifyReport:
+    checked: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(session: Session, batch: int = 5000) -> VerifyReport:
+    """Walk the chain in id order and report every record whose hash or link is wrong."""
+    prev = GENESIS
+    checked = 0
+    problems: list[str] = []
+    last_id = 0
+    while True:
+        rows = list(
+            session.scalars(
+                select(AuditRecord).where(AuditRecord.id > last_id).order_by(AuditRecord.id).limit(batch)
+            )
+        )
+        if not rows:
+            break
+        for rec in rows:
+            checked += 1
+            if rec.prev_hash != prev:
+                problems.append(f"record {rec.id}: link broken (a record before it was changed or deleted)")
+            if _digest(rec.prev_hash, rec.at, _fields(rec)) != rec.hash:
+                problems.append(f"record {rec.id}: content does not match its hash (changed)")
+            prev = rec.hash
+            last_id = rec.id
+        session.expunge_all()
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.count != checked or head.last_hash != prev):
+        problems.append(
+            f"chain ends at record {last_id} with {checked} records, but {head.count} were written "
+            "(records were deleted from the end, or the head was changed)"
+        )
+    return VerifyReport(checked=checked, problems=problems)

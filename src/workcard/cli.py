@@ -1,0 +1,131 @@
+"""The ``workcard`` command: serve, demo, db upgrade, jobs, audit verify, legacy import."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from workcard.config import get_settings
+from workcard.credentials import commands as credential_commands
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="workcard: work permits and social security cards",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs (run them from cron or a timer).")
+audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
+app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(audit_app, name="audit")
+app.add_typer(credential_commands.keys_app, name="keys")
+app.command("verify")(credential_commands.verify_command)
+jobs_app.command("status-list")(credential_commands.status_list_job)
+
+
+def _sessionmaker():  # type: ignore[no-untyped-def]
+    from workcard.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(get_settings().resolved_database_url()))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    from workcard.migrate import upgrade
+
+    url = get_settings().resolved_database_url()
+    upgrade(url)
+    typer.echo(f"database at newest schema: {url.split('@')[-1]}")
+
+
+@app.command()
+def serve(
+    workers: int = typer.Option(1, help="Server processes (they share the database)."),
+    reload: bool = typer.Option(False, help="Restart on code changes (development)."),
+) -> None:
+    """Serve the platform on WORKCARD_HOST:WORKCARD_PORT."""
+    import uvicorn
+
+    settings = get_settings()
+    settings.resolved_secret_key()  # made once, before several workers race for it
+    uvicorn.run(
+        "workcard.asgi:app", host=settings.host, port=settings.port, workers=workers, reload=reload,
+        log_config=None, access_log=False, proxy_headers=True,
+    )  # fmt: skip
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo data (idempotent) and print how to sign in as each role."""
+    from workcard.demo import load_demo
+
+    maker = _sessionmaker()
+    with maker() as session:
+        lines = load_demo(session)
+        session.commit()
+    base = get_settings().resolved_base_url()
+    typer.echo(f"\nDemo data ready. Open {base}/ and sign in as:\n")
+    for line in lines:
+        typer.echo("  " + line)
+    typer.echo("")
+
+
+@jobs_app.command("expire-permits")
+def expire_permits() -> None:
+    """Mark permits past their end date as expired. Idempotent; safe to run in several processes."""
+    from workcard.permits.jobs import expire_due
+
+    maker = _sessionmaker()
+    total = 0
+    while True:
+        with maker() as session:
+            done = expire_due(session)
+            session.commit()
+        total += done
+        if done == 0:
+            break
+    typer.echo(f"expired {total} permit(s)")
+
+
+@jobs_app.command("housekeeping")
+def housekeeping() -> None:
+    """Delete ended sign-in sessions and old rate-limit windows."""
+    from workcard.iam import limits
+    from workcard.iam import service as iam
+
+    maker = _sessionmaker()
+    with maker() as session:
+        sessions = iam.purge_sessions(session)
+        windows = limits.purge_old(session)
+        session.commit()
+    typer.echo(f"removed {sessions} ended session(s) and {windows} old counter window(s)")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail's hash chain; exit 1 if any record was changed, inserted or deleted."""
+    from workcard import audit
+
+    maker = _sessionmaker()
+    with maker() as session:
+        report = audit.verify(session)
+    for problem in report.problems:
+        typer.echo(problem, err=True)
+    if not report.ok:
+        typer.echo(
+            f"audit trail BROKEN: {len(report.problems)} problem(s) in {report.checked} record(s)", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(f"audit trail intact: {report.checked} record(s)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Why a credential was refused. Every refusal is a :class:`CredentialError`; its ``verdict`` is a stable
+machine string that verifiers show (translated) and audit, so callers never parse messages."""
+
+from __future__ import annotations
+
+
+class CredentialError(Exception):
+    """Base of every credential refusal. ``verdict`` is stable; the message is for logs, in English."""
+
+    verdict = "invalid"
+
+
+class Malformed(CredentialError):
+    """Not a well-formed credential of this profile: wrong prefix, bad Base45, bad deflate stream,
+    bad or non-deterministic CBOR, duplicate map keys, missing or ill-typed claims or headers."""
+
+    verdict = "malformed"
+
+
+class BadSignature(CredentialError):
+    """Well-formed, but the signature does not verify with the key named by the kid (or the algorithm in
+    the protected header is not the one that key is for)."""
+
+    verdict = "bad_signature"
+
+
+class UnknownKey(CredentialError):
+    """The kid names no key this verifier trusts."""
+
+    verdict = "unknown_key"
+
+
+class Expired(CredentialError):
+    """Authentic, but the token's ``exp`` has passed."""
+
+    verdict = "expired"
+
+
+class NotYetValid(CredentialError):
+    """Authentic, but issued in the future (beyond the allowed clock skew)."""
+
+    verdict = "not_yet_valid"

@@ -1,0 +1,58 @@
+"""Fixed-window counters kept in the database, so every server process sees the same counts."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from workcard import clock
+from workcard.iam.models import RateCounter
+
+
+def _window(seconds: int) -> tuple[int, int]:
+    now = int(clock.now().timestamp())
+    start = now - now % seconds
+    return start, start + seconds - now
+
+
+def hit(session: Session, key: str, window_seconds: int) -> tuple[int, int]:
+    """Count one event under ``key``; return (count in this window, seconds until it ends)."""
+    start, remaining = _window(window_seconds)
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(RateCounter)
+        .values(key=key, window_start=start, count=1)
+        .on_conflict_do_update(
+            index_elements=[RateCounter.key, RateCounter.window_start],
+            set_={"count": RateCounter.count + 1},
+        )
+        .returning(RateCounter.count)
+    )
+    return int(session.execute(stmt).scalar_one()), remaining
+
+
+def relax_durability(session: Session) -> None:
+    """For a transaction that only counts (a lost count after a crash harms nobody): on PostgreSQL do
+    not wait for the commit's disk flush."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+
+
+def peek(session: Session, key: str, window_seconds: int) -> tuple[int, int]:
+    start, remaining = _window(window_seconds)
+    count = session.scalar(
+        select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start)
+    )
+    return int(count or 0), remaining
+
+
+def reset(session: Session, key: str) -> None:
+    session.execute(delete(RateCounter).where(RateCounter.key == key))
+
+
+def purge_old(session: Session, older_than_seconds: int = 86400) -> int:
+    cutoff = int(clock.now().timestamp()) - older_than_seconds
+    result = session.execute(delete(RateCounter).where(RateCounter.window_start < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,369 @@
+"""Use cases of identity and access: sign-in with throttling, sessions, staff accounts, partner
+clients. Services never commit; the request, command or job that calls them owns the transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from workcard import audit, clock
+from workcard.config import get_settings
+from workcard.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from workcard.iam import limits
+from workcard.iam.models import PartnerClient, StaffUser, WebSession
+from workcard.iam.passwords import dummy_hash, hash_password, verify_password
+from workcard.iam.roles import Role, Scope
+
+_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def actor_of(user: StaffUser) -> str:
+    return f"staff:{user.id}:{user.username}"
+
+
+def staff_view(user: StaffUser) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "employer_id": user.employer_id,
+        "designated": user.designated,
+        "active": user.active,
+    }
+
+
+# --- staff accounts -------------------------------------------------------------------------------
+
+
+def check_password_strength(password: str) -> None:
+    """8–64 characters with at least two kinds of letters, digits and symbols."""
+    kinds = sum(
+        [
+            any(c.isalpha() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() and not c.isspace() for c in password),
+        ]
+    )
+    if not 8 <= len(password) <= 64 or kinds < 2:
+        raise InvalidInput(
+            "The password needs 8 to 64 characters with at least two of: letters, digits, symbols.",
+            field="password",
+        )
+
+
+def create_staff(
+    session: Session,
+    *,
+    actor: str,
+    username: str,
+    display_name: str,
+    password: str,
+    role: Role,
+    employer_id: int | None = None,
+    designated: bool = False,
+) -> StaffUser:
+    username = (username or "").strip().lower()
+    if not _USERNAME_RE.match(username):
+        raise InvalidInput(
+            "A user name has 2 to 64 lower-case letters, digits, dots, dashes or underscores.",
+            field="username",
+        )
+    display_name = (display_name or "").strip()
+    if not display_name or len(display_name) > 120:
+        raise InvalidInput("Please enter the person's name (up to 120 characters).", field="display_name")
+    check_password_strength(password)
+    if role == Role.EMPLOYER_STAFF and employer_id is None:
+        raise InvalidInput("Employer staff must belong to an employer.", field="employer_id")
+    if role != Role.EMPLOYER_STAFF and (employer_id is not None or designated):
+        raise InvalidInput("Only employer staff belong to an employer.", field="employer_id")
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise Conflict("The user name “{username}” is taken.", field="username", username=username)
+    user = StaffUser(
+        username=username,
+        display_name=display_name,
+        password_hash=hash_password(password),
+        role=role.value,
+        employer_id=employer_id,
+        designated=designated,
+        created_at=clock.now(),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="staff.create", subject_type="staff", subject_id=user.id,
+        after=staff_view(user),
+    )  # fmt: skip
+    return user
+
+
+def get_staff(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound("No such account.")
+    return user
+
+
+def list_staff(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.role, StaffUser.username)))
+
+
+def update_staff(
+    session: Session, *, actor: str, user_id: int, active: bool, designated: bool, password: str | None = None
+) -> StaffUser:
+    user = get_staff(session, user_id)
+    before = staff_view(user)
+    if designated and user.role != Role.EMPLOYER_STAFF:
+        raise InvalidInput("Only employer staff can be designated staff.", field="designated")
+    user.active = active
+    user.designated = designated
+    if password:
+        check_password_strength(password)
+        user.password_hash = hash_password(password)
+    if not active:
+        session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    audit.record(
+        session, actor=actor, action="staff.update", subject_type="staff", subject_id=user.id,
+        before=before, after={**staff_view(user), "password_changed": bool(password)},
+    )  # fmt: skip
+    return user
+
+
+# --- sign-in and sessions -------------------------------------------------------------------------
+
+
+@dataclass
+class SignIn:
+    user: StaffUser
+    token: str  # the cookie value; only its hash is stored
+
+
+def sign_in(session: Session, *, username: str, password: str, client_ip: str) -> SignIn:
+    """Check a password, throttled per account and per address. A failed attempt is counted and
+    audited in the caller's transaction, which is kept although the sign-in fails."""
+    settings = get_settings()
+    username = (username or "").strip().lower()[:64]
+    window = settings.login_window_seconds
+    keys = (f"login:user:{username}", f"login:ip:{client_ip}")
+    for key in keys:
+        count, remaining = limits.peek(session, key, window)
+        limit = settings.login_max_failures * (1 if key.startswith("login:user") else 4)
+        if count >= limit:
+            raise TooManyRequests(
+                "Too many failed sign-ins. Please try again in {minutes} minutes.",
+                retry_after=remaining,
+                minutes=max(1, -(-remaining // 60)),
+            )
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    ok = verify_password(user.password_hash if user else dummy_hash(), password or "")
+    if not (ok and user is not None and user.active):
+        for key in keys:
+            limits.hit(session, key, window)
+        audit.record(
+            session, actor=f"anonymous:{client_ip}", action="signin.fail", subject_type="staff",
+            subject_id=username or "-",
+        )  # fmt: skip
+        raise Unauthorized("The user name or password is wrong.", keep_changes=True)
+    limits.reset(session, keys[0])
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(
+        WebSession(
+            token_hash=_sha256(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + dt.timedelta(hours=settings.session_hours),
+        )
+    )
+    audit.record(session, actor=actor_of(user), action="signin", subject_type="staff", subject_id=user.id)
+    return SignIn(user=user, token=token)
+
+
+def user_for_token(session: Session, token: str | None) -> StaffUser | None:
+    if not token:
+        return None
+    row = session.scalar(select(WebSession).where(WebSession.token_hash == _sha256(token)))
+    if row is None or row.expires_at <= clock.now():
+        return None
+    user = session.get(StaffUser, row.user_id)
+    return user if user is not None and user.active else None
+
+
+def sign_out(session: Session, token: str | None) -> None:
+    if token:
+        session.execute(delete(WebSession).where(WebSession.token_hash == _sha256(token)))
+
+
+def purge_sessions(session: Session) -> int:
+    result = session.execute(delete(WebSession).where(WebSession.expires_at <= clock.now()))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def require_role(user: StaffUser | None, *roles: Role) -> StaffUser:
+    if user is None:
+        raise Unauthorized("Please sign in.")
+    if user.role not in {r.value for r in roles}:
+        raise Forbidden("Your role may not use this page.")
+    return user
+
+
+# --- partner clients (SPEC W5) --------------------------------------------------------------------
+
+
+@dataclass
+class IssuedSecret:
+    client: PartnerClient
+    secret: str  # shown once
+
+
+def _check_scopes(scopes: list[str]) -> list[str]:
+    known = {s.value for s in Scope}
+    bad = [s for s in scopes if s not in known]
+    if bad:
+        raise InvalidInput("Unknown scope: {scope}.", field="scopes", scope=", ".join(bad))
+    return sorted(set(scopes))
+
+
+def partner_view(client: PartnerClient) -> dict[str, object]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "scopes": client.scopes,
+        "rate_limit_per_minute": client.rate_limit_per_minute,
+        "active": client.active,
+    }
+
+
+def create_partner(
+    session: Session, *, actor: str, name: str, scopes: list[str], rate_limit_per_minute: int | None = None
+) -> IssuedSecret:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise InvalidInput("Please give the partner system a name (up to 120 characters).", field="name")
+    rate = rate_limit_per_minute or get_settings().partner_rate_limit_per_minute
+    if not 1 <= rate <= 100_000:
+        raise InvalidInput("The rate limit must be between 1 and 100000 calls a minute.", field="rate")
+    secret = secrets.token_urlsafe(32)
+    client = PartnerClient(
+        client_id="pc_" + secrets.token_hex(8),
+        name=name,
+        secret_hash=_sha256(secret),
+        scopes=_check_scopes(scopes),
+        rate_limit_per_minute=rate,
+        created_at=clock.now(),
+    )
+    session.add(client)
+    session.flush()
+    audit.record(
+        session, actor=actor, action="partner.create", subject_type="partner", subject_id=client.client_id,
+        after=partner_view(client),
+    )  # fmt: skip
+    return IssuedSecret(client=client, secret=secret)
+
+
+def get_partner(session: Session, client_id: str) -> PartnerClient:
+    client = session.scalar(select(PartnerClient).where(PartnerClient.client_id == client_id))
+    if client is None:
+        raise NotFound("No such partner system.")
+    return client
+
+
+def list_partners(session: Session) -> list[PartnerClient]:
+    return list(session.scalars(select(PartnerClient).order_by(PartnerClient.created_at.desc())))
+
+
+def update_partner(
+    session: Session, *, actor: str, client_id: str, scopes: list[str], rate_limit_per_minute: int
+) -> PartnerClient:
+    client = get_partner(session, client_id)
+    if not client.active:
+        raise Conflict("This partner system's credentials were revoked; create new ones instead.")
+    if not 1 <= rate_limit_per_minute <= 100_000:
+        raise InvalidInput("The rate limit must be between 1 and 100000 calls a minute.", field="rate")
+    before = partner_view(client)
+    client.scopes = _check_scopes(scopes)
+    client.rate_limit_per_minute = rate_limit_per_minute
+    audit.record(
+        session, actor=actor, action="partner.update", subject_type="partner", subject_id=client.client_id,
+        before=before, after=partner_view(client),
+    )  # fmt: skip
+    return client
+
+
+def rotate_partner(session: Session, *, actor: str, client_id: str) -> IssuedSecret:
+    client = get_partner(session, client_id)
+    if not client.active:
+        raise Conflict("This partner system's credentials were revoked; create new ones instead.")
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = _sha256(secret)
+    client.rotated_at = clock.now()
+    audit.record(
+        session, actor=actor, action="partner.rotate", subject_type="partner", subject_id=client.client_id
+    )
+    return IssuedSecret(client=client, secret=secret)
+
+
+def revoke_partner(session: Session, *, actor: str, client_id: str) -> PartnerClient:
+    client = get_partner(session, client_id)
+    if not client.active:
+        raise Conflict("These credentials are already revoked.")
+    client.active = False
+    client.revoked_at = clock.now()
+    audit.record(
+        session, actor=actor, action="partner.revoke", subject_type="partner", subject_id=client.client_id
+    )
+    return client
+
+
+def authenticate_partner(
+    session: Session,
+    *,
+    client_id: str | None,
+    secret: str | None,
+    scope: Scope,
+    path: str = "",
+) -> PartnerClient:
+    """Check a partner's credentials, scope and rate limit, and count the call. A refused call is
+    recorded in the audit trail (and that record kept although the call fails); nothing else changes.
+    The caller commits right after (see ``workcard.permits.api.partner``), so concurrent calls of one
+    partner queue on its counter row for one statement, not for the length of their requests."""
+    client = (
+        session.scalar(select(PartnerClient).where(PartnerClient.client_id == client_id[:40]))
+        if client_id
+        else None
+    )
+    expected = client.secret_hash if client else _sha256("-")
+
+    def refuse(exc: Unauthorized | Forbidden | TooManyRequests, reason: str) -> None:
+        audit.record(
+            session, actor=f"partner:{(client_id or '-')[:40]}", action="api.refused", subject_type="api",
+            subject_id=path[:64] or "-", after={"reason": reason, "scope": scope.value},
+        )  # fmt: skip
+        exc.keep_changes = True
+        raise exc
+
+    if not (client is not None and client.active and hmac.compare_digest(expected, _sha256(secret or ""))):
+        refuse(Unauthorized("The partner credentials are missing or wrong."), "credentials")
+    assert client is not None
+    if scope.value not in client.scopes:
+        refuse(Forbidden("These credentials lack the scope {scope}.", scope=scope.value), "scope")
+    count, remaining = limits.hit(session, f"partner:{client.client_id}", 60)
+    if count > client.rate_limit_per_minute:
+        refuse(
+            TooManyRequests(
+                "Rate limit of {limit} calls a minute reached; retry in {seconds} seconds.",
+                retry_after=remaining, limit=client.rate_limit_per_minute, seconds=remaining,
+            ),
+            "rate_limit",
+        )  # fmt: skip
+    return client

@@ -1,0 +1,55 @@
+"""The partner API of the Work System (SPEC W5): thin routes over ``service``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy.orm import Session
+
+from workcard import clock
+from workcard.iam.models import PartnerClient
+from workcard.iam.roles import Scope
+from workcard.permits import service
+from workcard.permits.schemas import MatchedPermit, PermitVerifyRequest, PermitVerifyResponse
+from workcard.web.deps import get_db
+from workcard.web.partner import ERRORS, partner
+
+router = APIRouter()
+
+
+@router.get("/ping", tags=["service"], summary="Liveness of the API (no authentication)")
+def ping() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post(
+    "/permits/verify",
+    response_model=PermitVerifyResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+    tags=["permits"],
+    summary="Verify a work permit by its number and the holder's name",
+)
+def verify_permit(
+    body: PermitVerifyRequest,
+    request: Request,
+    db: Session = Depends(get_db, scope="function"),
+    client: PartnerClient = Depends(partner(Scope.PERMITS_VERIFY)),
+) -> PermitVerifyResponse:
+    """Answers valid, not_yet_valid, expired, cancelled or not_found. A wrong name and an unknown
+    number give the same not_found answer. Requires the scope `permits:verify`."""
+    outcome = service.verify_permit(
+        db, actor=f"partner:{client.client_id}", number=body.permit_number, holder_name=body.holder_name,
+        passport_number=body.passport_number,
+    )  # fmt: skip
+    matched = None
+    if outcome.permit and outcome.holder and outcome.employer:
+        matched = MatchedPermit(
+            permit_number=outcome.permit.number,
+            holder_name=outcome.holder.passport_name,
+            nationality=outcome.holder.nationality,
+            date_of_birth=outcome.holder.date_of_birth,
+            sex=outcome.holder.sex,  # type: ignore[arg-type]
+            employer_name=outcome.employer.name,
+            valid_from=outcome.permit.valid_from,
+            valid_until=outcome.permit.valid_until,
+        )
+    return PermitVerifyResponse(result=outcome.result, checked_at=clock.now(), permit=matched)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Shared web layer: templates, i18n, CSRF, sessions of people, error pages."""

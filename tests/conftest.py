@@ -1,0 +1,256 @@
+"""Shared fixtures. The database is made by the Alembic migrations, on SQLite by default or on the
+PostgreSQL server named by WORKCARD_TEST_DATABASE_URL (a fresh database per test run and worker,
+dropped afterwards). Each test runs inside a transaction that is rolled back, whatever the app
+commits (its commits become savepoints)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_TMP = Path(tempfile.mkdtemp(prefix="workcard-test-"))
+os.environ.setdefault("WORKCARD_PASSWORD_PROFILE", "fast")
+os.environ["WORKCARD_VAR_DIR"] = str(_TMP)
+os.environ.setdefault("WORKCARD_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("WORKCARD_LOG_LEVEL", "WARNING")
+
+import pytest  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from workcard import clock  # noqa: E402
+from workcard.config import get_settings  # noqa: E402
+from workcard.db import make_engine  # noqa: E402
+from workcard.migrate import upgrade  # noqa: E402
+
+PASSWORD = "correct-horse-1"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base = os.environ.get("WORKCARD_TEST_DATABASE_URL", "")
+    if not base or base.startswith("sqlite"):
+        yield f"sqlite:///{_TMP / f'test-{_worker()}.db'}"
+        return
+    url = make_url(base)
+    name = f"workcard_test_{_worker()}_{secrets.token_hex(4)}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade(database_url)
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Any]:
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        outer.rollback()
+
+
+@pytest.fixture
+def maker(connection: Any) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+def db(maker: sessionmaker[Session]) -> Iterator[Session]:
+    session = maker()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def app(maker: sessionmaker[Session], database_url: str) -> Any:
+    from workcard.app import create_app
+
+    settings = get_settings().model_copy(update={"database_url": database_url})
+    application = create_app(settings)
+    application.state.sessionmaker = maker
+    for route in application.routes:  # the mounted API shares the same transaction
+        sub = getattr(route, "app", None)
+        if sub is not None and hasattr(sub, "state"):
+            sub.state.sessionmaker = maker
+    return application
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+
+
+@pytest.fixture
+def frozen() -> Iterator[Any]:
+    """Freeze the clock: ``frozen(datetime)`` or ``frozen.date(date)``; released after the test."""
+
+    class Freezer:
+        def __call__(self, at: dt.datetime) -> None:
+            clock.set_frozen(at)
+
+        def date(self, day: dt.date) -> None:
+            clock.set_frozen(dt.datetime.combine(day, dt.time(4, 0), tzinfo=dt.UTC))
+
+    yield Freezer()
+    clock.set_frozen(None)
+
+
+# --- factories -----------------------------------------------------------------------------------------
+
+from workcard.iam import service as iam  # noqa: E402
+from workcard.iam.roles import Role  # noqa: E402
+from workcard.permits import rules, service  # noqa: E402
+from workcard.permits.states import ApplicationKind  # noqa: E402
+
+
+def uscc(seed: int) -> str:
+    body = f"9112011{seed:010d}"[:17]
+    return body + rules.uscc_check_char(body)
+
+
+@pytest.fixture
+def make_employer(db: Session) -> Any:
+    counter = iter(range(1, 10_000))
+
+    def make(**overrides: Any) -> Any:
+        n = next(counter)
+        officer = _system_officer(db)
+        values = {"name": f"Employer {n} Co., Ltd.", "uscc": uscc(n + secrets.randbelow(10**6) * 100),
+                  "province": "12", "city": "Tianjin", "address": f"No. {n} Test Road"}  # fmt: skip
+        values.update(overrides)
+        return service.create_employer(db, actor=officer, **values)
+
+    return make
+
+
+def _system_officer(db: Session) -> Any:
+    user = db.info.get("system_officer")
+    if user is None:
+        user = iam.create_staff(db, actor="test", username=f"sysofficer{secrets.token_hex(3)}",
+                                display_name="Officer", password=PASSWORD, role=Role.PERMIT_OFFICER)  # fmt: skip
+        db.info["system_officer"] = user
+    return user
+
+
+@pytest.fixture
+def make_staff(db: Session) -> Any:
+    def make(
+        role: Role, employer: Any = None, *, username: str | None = None, designated: bool = False
+    ) -> Any:
+        return iam.create_staff(
+            db, actor="test", username=username or f"{role.value.replace('_', '')}{secrets.token_hex(3)}",
+            display_name=f"Test {role.value}", password=PASSWORD, role=role,
+            employer_id=employer.id if employer is not None else None, designated=designated,
+        )  # fmt: skip
+
+    return make
+
+
+def person_input(**overrides: Any) -> service.PersonInput:
+    values: dict[str, Any] = {
+        "passport_name": "Jane Doe",
+        "nationality": "GBR",
+        "passport_number": f"P{secrets.randbelow(10**8):08d}",
+        "passport_expiry": clock.today() + dt.timedelta(days=3000),
+        "date_of_birth": dt.date(1990, 1, 2),
+        "sex": "F",
+    }
+    values.update(overrides)
+    return service.PersonInput(**values)
+
+
+@pytest.fixture
+def make_foreigner(db: Session) -> Any:
+    def make(staff: Any, **overrides: Any) -> Any:
+        return service.register_foreigner(db, actor=staff, data=person_input(**overrides))
+
+    return make
+
+
+@pytest.fixture
+def world(db: Session, make_employer: Any, make_staff: Any) -> Any:
+    """Two employers with a staff member each, a permit officer and an administrator."""
+
+    class World:
+        employer = make_employer()
+        other_employer = make_employer()
+        staff = make_staff(Role.EMPLOYER_STAFF, employer)
+        other_staff = make_staff(Role.EMPLOYER_STAFF, other_employer)
+        officer = make_staff(Role.PERMIT_OFFICER)
+        admin = make_staff(Role.ADMIN)
+
+    return World
+
+
+@pytest.fixture
+def make_permit(db: Session, world: Any, make_foreigner: Any) -> Any:
+    """Issue a permit through the real flow: register, apply, submit, approve."""
+
+    def make(*, staff: Any = None, days: int = 365, start: dt.date | None = None, **person: Any) -> Any:
+        staff = staff or world.staff
+        holder = make_foreigner(staff, **person)
+        begin = start or clock.today()
+        app = service.create_application(
+            db, actor=staff, kind=ApplicationKind.NEW, foreigner_id=holder.id,
+            data=service.ApplicationInput(category="B", position="Engineer", work_location="Tianjin",
+                                          valid_from=begin, valid_until=begin + dt.timedelta(days=days)),
+        )  # fmt: skip
+        service.submit_application(db, actor=staff, application_id=app.id)
+        return service.approve_application(db, actor=world.officer, application_id=app.id)
+
+    return make
+
+
+# --- HTTP helpers --------------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(client: TestClient, path: str = "/signin") -> str:
+    page = client.get(path)
+    match = _CSRF.search(page.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> None:
+    token = csrf_of(client)
+    resp = client.post("/signin", data={"username": username, "password": password, "csrf_token": token})
+    assert resp.status_code == 303, resp.text[:500]
+
+
+def post_form(
+    client: TestClient, path: str, data: dict[str, Any], *, page: str | None = None, **kw: Any
+) -> Any:
+    token = csrf_of(client, page or "/signin")
+    return client.post(path, data={**data, "csrf_token": token}, **kw)

@@ -1,0 +1,126 @@
+"""The Work System's pages through the HTTP app (SPEC W1, W2, X1, X2, X4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from PIL import Image
+from sqlalchemy import func, select
+
+from tests.conftest import post_form, sign_in
+from workcard import clock
+from workcard.permits.models import Application, Foreigner, Permit
+
+EN = {"Accept-Language": "en"}
+ZH = {"Accept-Language": "zh-CN"}
+
+
+def _jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (358, 441), "white").save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _person_form(**overrides):
+    values = {"passport_name": "Zoë Ångström·Li", "nationality": "SWE", "passport_number": "S1234567",
+              "passport_expiry": str(clock.today() + dt.timedelta(days=3000)), "date_of_birth": "1991-05-06",
+              "sex": "F"}  # fmt: skip
+    values.update(overrides)
+    return values
+
+
+def test_employer_to_officer_to_letter(client, db, world):  # SPEC W1, W2
+    sign_in(client, world.staff.username)
+    resp = post_form(client, "/employer/foreigners/new", _person_form(), page="/employer/foreigners/new",
+                     files={"photo": ("me.jpg", _jpeg(), "image/jpeg")})  # fmt: skip
+    assert resp.status_code == 303, resp.text[:400]
+    person = db.scalar(select(Foreigner).where(Foreigner.passport_number == "S1234567"))
+    assert person.passport_name == "Zoë Ångström·Li" and person.photo
+    start = clock.today()
+    resp = post_form(client, "/employer/applications/new", {
+        "kind": "new", "foreigner_id": person.id, "category": "B", "position": "Researcher",
+        "work_location": "Tianjin", "valid_from": str(start), "valid_until": str(start + dt.timedelta(days=365)),
+        "submit": "1"}, page="/employer/applications/new")  # fmt: skip
+    assert resp.status_code == 303, resp.text[:400]
+    app_path = resp.headers["location"]
+    app_id = int(app_path.rsplit("/", 1)[1])
+    assert db.get(Application, app_id).state == "submitted"
+
+    client.cookies.clear()
+    sign_in(client, world.officer.username)
+    assert str(app_id) in client.get("/officer/queue", headers=EN).text
+    resp = post_form(
+        client, f"/officer/applications/{app_id}", {"decision": "approve"}, page="/officer/queue"
+    )
+    assert resp.status_code == 303
+    permit = db.scalar(select(Permit).where(Permit.foreigner_id == person.id))
+    assert permit.status == "valid"
+
+    client.cookies.clear()
+    sign_in(client, world.staff.username)
+    page = client.get(f"/employer/permits/{permit.id}", headers=EN)
+    assert permit.number in page.text and "Version 1" in page.text
+    pdf = client.get(f"/employer/permits/{permit.id}/letter.pdf?download=true")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert "attachment" in pdf.headers["content-disposition"]
+
+
+def test_other_employer_gets_the_same_404_as_missing(client, db, world, make_permit):  # SPEC X4
+    permit = make_permit()
+    app_id = db.scalar(select(Application.id).where(Application.permit_id == permit.id))
+    sign_in(client, world.other_staff.username)
+    theirs = client.get(f"/employer/applications/{app_id}", headers=EN)
+    missing = client.get("/employer/applications/987654", headers=EN)
+    assert theirs.status_code == missing.status_code == 404
+
+    def main(html: str) -> str:
+        return html.split("<main>")[1].split("</main>")[0]
+
+    assert main(theirs.text) == main(missing.text)
+    assert client.get(f"/employer/permits/{permit.id}/letter.pdf").status_code == 404
+
+
+def test_bad_input_rerenders_the_form_and_changes_nothing(client, db, world):  # SPEC X2, X1
+    sign_in(client, world.staff.username)
+    before = db.scalar(select(func.count()).select_from(Foreigner))
+    resp = post_form(client, "/employer/foreigners/new", _person_form(nationality="XXX"),
+                     page="/employer/foreigners/new", headers=EN)  # fmt: skip
+    assert resp.status_code == 422
+    assert "alpha-3" in resp.text and 'value="Zoë Ångström·Li"' in resp.text  # input kept
+    resp = post_form(client, "/employer/foreigners/new", _person_form(passport_name="Zoë\u200bLi"),
+                     page="/employer/foreigners/new", headers=ZH)  # fmt: skip
+    assert resp.status_code == 422 and "200B" in resp.text
+    resp = post_form(client, "/employer/foreigners/new", _person_form(), page="/employer/foreigners/new",
+                     files={"photo": ("x.png", b"\x89PNG\r\n\x1a\nxx", "image/png")}, headers=EN)  # fmt: skip
+    assert resp.status_code == 422 and "JPEG" in resp.text
+    assert db.scalar(select(func.count()).select_from(Foreigner)) == before
+
+
+def test_officer_cancel_twice_shows_message(client, db, world, make_permit):  # SPEC X2, W4
+    permit = make_permit()
+    sign_in(client, world.officer.username)
+    ok = post_form(client, f"/officer/permits/{permit.id}", {"op": "cancel", "reason": "Left China"},
+                   page="/officer/queue")  # fmt: skip
+    assert ok.status_code == 303
+    again = post_form(client, f"/officer/permits/{permit.id}", {"op": "cancel", "reason": "Again"},
+                      page="/officer/queue", headers=EN)  # fmt: skip
+    assert again.status_code == 409 and "not possible" in again.text
+    db.refresh(permit)
+    assert permit.cancel_reason == "Left China"
+
+
+def test_roles_cannot_use_each_others_pages(client, world):  # SPEC X4
+    sign_in(client, world.staff.username)
+    assert client.get("/officer/queue").status_code == 403
+    assert client.get("/admin/partners").status_code == 403
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_pages_in_both_languages(client, world):  # SPEC X1
+    sign_in(client, world.staff.username)
+    assert "Foreign staff" in client.get("/employer/foreigners", headers=EN).text
+    assert "Foreign staff" not in client.get("/employer/foreigners", headers=ZH).text

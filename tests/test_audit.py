@@ -1,0 +1,110 @@
+"""The hash-chained audit trail (SPEC X5) and `workcard audit verify`."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, update
+from typer.testing import CliRunner
+
+from workcard import audit
+from workcard.config import get_settings
+from workcard.db import make_engine, make_sessionmaker
+from workcard.migrate import upgrade
+
+
+def _write(db, n=3):
+    for i in range(n):
+        audit.record(db, actor="staff:1:a", action="x.change", subject_type="x", subject_id=i,
+                     before={"v": i}, after={"v": i + 1})  # fmt: skip
+    return db.scalars(select(audit.AuditRecord).where(audit.AuditRecord.action == "x.change")
+                      .order_by(audit.AuditRecord.id)).all()[-n:]  # fmt: skip
+
+
+def test_records_are_written_at_commit_in_order(db):  # SPEC X5
+    audit.record(db, actor="a", action="first", subject_type="x", subject_id=1)
+    audit.record(db, actor="a", action="second", subject_type="x", subject_id=2)
+    db.commit()
+    actions = db.scalars(select(audit.AuditRecord.action).order_by(audit.AuditRecord.id)).all()
+    assert actions[-2:] == ["first", "second"]
+    assert audit.verify(db).ok
+
+
+def test_rolled_back_records_are_not_written(db):  # SPEC X3
+    audit.record(db, actor="a", action="never", subject_type="x", subject_id=1)
+    db.rollback()
+    assert db.scalar(select(audit.AuditRecord).where(audit.AuditRecord.action == "never")) is None
+
+
+def test_intact_chain_verifies(db):  # SPEC X5
+    _write(db)
+    report = audit.verify(db)
+    assert report.ok and report.checked >= 3
+
+
+def test_changed_record_detected(db):  # SPEC X5
+    recs = _write(db)
+    db.execute(update(audit.AuditRecord).where(audit.AuditRecord.id == recs[1].id).values(after={"v": 99}))
+    report = audit.verify(db)
+    assert any(f"record {recs[1].id}: content" in p for p in report.problems)
+
+
+def test_deleted_record_detected(db):  # SPEC X5
+    recs = _write(db)
+    db.execute(delete(audit.AuditRecord).where(audit.AuditRecord.id == recs[1].id))
+    report = audit.verify(db)
+    assert any(f"record {recs[2].id}: link broken" in p for p in report.problems)
+
+
+def test_deleted_last_record_detected(db):  # SPEC X5
+    recs = _write(db)
+    db.execute(delete(audit.AuditRecord).where(audit.AuditRecord.id == recs[-1].id))
+    assert not audit.verify(db).ok
+
+
+def test_cli_verify(tmp_path, monkeypatch):  # SPEC X5
+    from workcard.cli import app
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    upgrade(url)
+    maker = make_sessionmaker(make_engine(url))
+    with maker() as session:
+        _write(session)
+        session.commit()
+    monkeypatch.setenv("WORKCARD_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        ok = CliRunner().invoke(app, ["audit", "verify"])
+        assert ok.exit_code == 0 and "intact: 3 record(s)" in ok.output
+        with maker() as session:
+            first = session.scalar(select(audit.AuditRecord.id).order_by(audit.AuditRecord.id))
+            session.execute(
+                update(audit.AuditRecord).where(audit.AuditRecord.id == first).values(actor="someone")
+            )
+            session.commit()
+        broken = CliRunner().invoke(app, ["audit", "verify"])
+        assert broken.exit_code == 1 and "BROKEN" in broken.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_savepoint_rollback_forgets_only_its_own_records_and_events(db):  # SPEC X3, X5
+    from workcard import events
+
+    seen = []
+    events.subscribe("test.savepoint", lambda ev: seen.append(ev.payload["n"]))
+    audit.record(db, actor="a", action="outer.kept", subject_type="x", subject_id=1)
+    events.publish(db, "test.savepoint", "x", 1, n=1)
+    try:
+        with db.begin_nested():
+            audit.record(db, actor="a", action="inner.dropped", subject_type="x", subject_id=2)
+            events.publish(db, "test.savepoint", "x", 2, n=2)
+            raise ValueError
+    except ValueError:
+        pass
+    with db.begin_nested():
+        audit.record(db, actor="a", action="inner.kept", subject_type="x", subject_id=3)
+        events.publish(db, "test.savepoint", "x", 3, n=3)
+    assert seen == []  # a released savepoint is not a commit
+    db.commit()
+    actions = db.scalars(select(audit.AuditRecord.action).where(audit.AuditRecord.subject_type == "x")).all()
+    assert actions == ["outer.kept", "inner.kept"]
+    assert seen == [1, 3]
