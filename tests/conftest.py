@@ -5,12 +5,14 @@ commits (its commits become savepoints)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
 import secrets
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +40,11 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    base = os.environ.get("WORKCARD_TEST_DATABASE_URL", "")
-    if not base or base.startswith("sqlite"):
-        yield f"sqlite:///{_TMP / f'test-{_worker()}.db'}"
-        return
+@contextmanager
+def _new_postgres_database(base: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the server of ``base``, dropped afterwards; yields its URL."""
     url = make_url(base)
-    name = f"workcard_test_{_worker()}_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -55,6 +54,16 @@ def database_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base = os.environ.get("WORKCARD_TEST_DATABASE_URL", "")
+    if not base or base.startswith("sqlite"):
+        yield f"sqlite:///{_TMP / f'test-{_worker()}.db'}"
+        return
+    with _new_postgres_database(base, f"workcard_test_{_worker()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -123,6 +132,24 @@ def frozen() -> Iterator[Any]:
 
     yield Freezer()
     clock.set_frozen(None)
+
+
+@pytest.fixture
+def committed_url(database_url: str) -> Iterator[str]:
+    """A database of its own whose commits are real (not rolled back per test)."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{_TMP / f'committed-{secrets.token_hex(4)}.db'}"
+        upgrade(url)
+        yield url
+        return
+    with _new_postgres_database(database_url, "workcard_commit") as url:
+        upgrade(url)
+        yield url
+
+
+def basic_auth(client_id: str, secret: str) -> dict[str, str]:
+    """The Authorization header of a partner system's call (HTTP Basic)."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
 # --- factories -----------------------------------------------------------------------------------------

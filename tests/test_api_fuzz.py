@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import base64
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import basic_auth
 from workcard.iam import service as iam
 
 json_values = st.recursive(
@@ -40,8 +39,7 @@ def _auth(db) -> dict[str, str]:
         db, actor="test", name="Fuzz", scopes=["permits:verify"], rate_limit_per_minute=100_000
     )
     db.flush()
-    token = base64.b64encode(f"{issued.client.client_id}:{issued.secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    return basic_auth(issued.client.client_id, issued.secret)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

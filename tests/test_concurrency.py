@@ -3,53 +3,23 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import secrets
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import _TMP, PASSWORD, person_input, uscc
+from tests.conftest import PASSWORD, basic_auth, person_input, uscc
 from workcard import audit, clock
 from workcard.config import get_settings
 from workcard.db import make_engine, make_sessionmaker
 from workcard.iam import service as iam
 from workcard.iam.roles import Role
-from workcard.migrate import upgrade
 from workcard.permits import jobs, service
 from workcard.permits.models import Permit
 from workcard.permits.states import ApplicationKind
-
-
-@pytest.fixture
-def committed_url(database_url: str) -> Iterator[str]:
-    """A database of its own whose commits are real (not rolled back per test)."""
-    if database_url.startswith("sqlite"):
-        path = _TMP / f"committed-{secrets.token_hex(4)}.db"
-        url = f"sqlite:///{path}"
-        upgrade(url)
-        yield url
-        return
-    base = make_url(database_url)
-    name = f"workcard_commit_{secrets.token_hex(4)}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _seed_permits(session: Session, n: int, start: dt.date) -> Any:
@@ -125,8 +95,7 @@ def test_rate_limit_holds_across_server_processes(committed_url):  # SPEC W5: no
         )
         session.commit()
     settings = get_settings().model_copy(update={"database_url": committed_url})
-    auth = {"Authorization": "Basic " + base64.b64encode(
-        f"{issued.client.client_id}:{issued.secret}".encode()).decode()}  # fmt: skip
+    auth = basic_auth(issued.client.client_id, issued.secret)
     body = {"permit_number": "1226000000018", "holder_name": "Nobody"}
     with clock.frozen(dt.datetime(2026, 5, 1, 10, 0, 5, tzinfo=dt.UTC)):
         apps = [TestClient(create_app(settings)), TestClient(create_app(settings))]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, String, event, insert, select
+from sqlalchemy import JSON, String, event, insert, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from workcard import clock, txlocal
@@ -53,6 +55,17 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+@contextmanager
+def in_request(request_id: str | None) -> Iterator[None]:
+    """Records made inside carry ``request_id``: for work done for a request outside its context (a
+    group of calls run by ``workcard.groupcommit``)."""
+    token = request_id_var.set(request_id)
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
+
+
 def _digest(prev_hash: str, at: dt.datetime, fields: dict[str, Any]) -> str:
     body = json.dumps(
         {"prev": prev_hash, "at": at.astimezone(dt.UTC).isoformat(), **fields},
@@ -85,13 +98,15 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
-def _lock_head(session: Session) -> AuditHead:
-    head = session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    if head is None:  # the migration creates it; this covers a database emptied by hand
-        head = AuditHead(id=1, count=0, last_hash=GENESIS)
-        session.add(head)
-        session.flush()
-    return head
+def _lock_head(session: Session) -> tuple[int, str]:
+    """Lock the head row; return the chain's count and last hash."""
+    row = session.execute(
+        select(AuditHead.count, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+    ).first()
+    if row is None:  # the migration creates it; this covers a database emptied by hand
+        session.execute(insert(AuditHead).values(id=1, count=0, last_hash=GENESIS))
+        return 0, GENESIS
+    return row.count, row.last_hash
 
 
 def record(
@@ -128,17 +143,19 @@ def write_pending(session: Session) -> None:
     pending = txlocal.take(session, _PENDING)
     if not pending:
         return
-    head = _lock_head(session)
-    prev = head.last_hash
+    count, prev = _lock_head(session)
     for row in pending:
         at = row.pop("at")
         row["hash"] = _digest(prev, at, row)
         row.update(at=at, prev_hash=prev)
         prev = row["hash"]
     session.execute(insert(AuditRecord), pending)
-    head.count += len(pending)
-    head.last_hash = prev
-    session.flush()
+    session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(count=count + len(pending), last_hash=prev)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @event.listens_for(Session, "before_commit")
@@ -189,7 +206,7 @@ def verify(session: Session, batch: int = 5000) -> VerifyReport:
             prev = rec.hash
             last_id = rec.id
         session.expunge_all()
-    head = session.get(AuditHead, 1)
+    head = session.execute(select(AuditHead.count, AuditHead.last_hash).where(AuditHead.id == 1)).first()
     if head is not None and (head.count != checked or head.last_hash != prev):
         problems.append(
             f"chain ends at record {last_id} with {checked} records, but {head.count} were written "

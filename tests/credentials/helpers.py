@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
 import zlib
@@ -10,6 +9,7 @@ import zlib
 import segno
 from PIL import Image
 
+from tests.conftest import basic_auth
 from workcard.credentials import base45, cose, cwt
 from workcard.iam import service as iam
 
@@ -28,8 +28,8 @@ def sign(claims: cwt.PermitClaims, key: cose.PrivateKey, alg: int = cose.EDDSA) 
 
 
 def zlib_bomb() -> str:
-    """A well-prefixed token of about 400 characters whose deflate stream inflates to 256 KB."""
-    return cwt.PREFIX + base45.encode(zlib.compress(b"\0" * 256 * 1024, 9))
+    """A WC1 (deflated) token of about 400 characters whose deflate stream inflates to 256 KB."""
+    return cwt.DEFLATED_PREFIX + base45.encode(zlib.compress(b"\0" * 256 * 1024, 9))
 
 
 def qr_png(*texts: str, scale: int = 4) -> bytes:
@@ -63,5 +63,4 @@ def as_jpeg(png: bytes) -> bytes:
 def partner(db, scopes=("permits:verify",)) -> dict[str, str]:
     issued = iam.create_partner(db, actor="test", name="Exit-Entry Bureau", scopes=list(scopes),
                                 rate_limit_per_minute=600)  # fmt: skip
-    raw = f"{issued.client.client_id}:{issued.secret}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+    return basic_auth(issued.client.client_id, issued.secret)

@@ -123,8 +123,7 @@ def verify(data: bytes, alg: int = cose.ES256) -> cose.Sign1:
 def test_rfc9052_c21_verifies() -> None:
     msg = verify(bytes.fromhex(RFC9052_C21))
     assert (msg.alg, msg.kid, msg.payload) == (cose.ES256, b"11", CONTENT)
-    assert msg.protected == {1: -7}
-    assert msg.unprotected == {4: b"11"}
+    assert msg.protected_raw == cbor2.dumps({1: -7})  # the protected header, as signed
 
 
 def test_second_cose_wg_signature_verifies() -> None:
@@ -148,7 +147,8 @@ def test_eddsa_cose_wg_signature_verifies() -> None:
     with pytest.raises(Malformed, match="may only hold the algorithm"):
         cose.parse_sign1(data)
     protected_raw, unprotected, payload, signature = cbor2.loads(data).value
-    msg = cose.Sign1(protected_raw, {1: -8, 3: 0}, dict(unprotected), payload, signature, cose.EDDSA, b"11")
+    assert cbor2.loads(protected_raw) == {1: -8, 3: 0} and unprotected == {4: b"11"}
+    msg = cose.Sign1(protected_raw, payload, signature, cose.EDDSA, b"11")
     cose.verify_sign1(msg, ED_PRIVATE.public_key(), expected_alg=cose.EDDSA)
 
 
@@ -234,6 +234,10 @@ def test_key_that_does_not_fit_the_alg_is_a_caller_error() -> None:
         cose.verify_sign1(msg, p384, expected_alg=cose.ES256)
     with pytest.raises(ValueError, match="unsupported"):
         cose.verify_sign1(msg, KEY_11_PUBLIC, expected_alg=-35)
+    ed_msg = cose.parse_sign1(cose.sign1(CONTENT, key=ED_PRIVATE, alg=cose.EDDSA, kid=b"11"))
+    for not_ed25519 in (KEY_11_PUBLIC, ED_PRIVATE, object()):
+        with pytest.raises(TypeError):
+            cose.verify_sign1(ed_msg, not_ed25519, expected_alg=cose.EDDSA)  # type: ignore[arg-type]
 
 
 def test_high_s_twin_of_an_es256_signature_also_verifies() -> None:
@@ -241,12 +245,8 @@ def test_high_s_twin_of_an_es256_signature_also_verifies() -> None:
     n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
     msg = cose.parse_sign1(bytes.fromhex(RFC9052_C21))
     s = int.from_bytes(msg.signature[32:], "big")
-    twin = cose.Sign1(**{**_fields(msg), "signature": msg.signature[:32] + (n - s).to_bytes(32, "big")})
+    twin = msg._replace(signature=msg.signature[:32] + (n - s).to_bytes(32, "big"))
     cose.verify_sign1(twin, KEY_11_PUBLIC, expected_alg=cose.ES256)
-
-
-def _fields(msg: cose.Sign1) -> dict[str, object]:
-    return {name: getattr(msg, name) for name in cose.Sign1.__dataclass_fields__}
 
 
 # --- strict parsing --------------------------------------------------------------------------------------
@@ -313,6 +313,7 @@ def test_bad_headers_are_refused(protected: bytes, unprotected: bytes, message: 
         (b"\x60", None, "payload"),  # text instead of bytes
         (b"\x40", b"\x58\x3f" + bytes(63), "64 bytes"),
         (b"\x40", b"\x58\x41" + bytes(65), "64 bytes"),
+        (b"\x40", b"\x59\x00\x40" + bytes(64), "shortest"),  # the right length, written too long
         (b"\x40", b"\x60", "signature must be a byte string"),
         (b"\x40", b"\x80", "nested"),  # an array where the signature should be
     ],

@@ -1,5 +1,6 @@
-# The permit QR token: CWT claims in COSE_Sign1, deflated, Base45 (SPEC E8 the e-card's QR code, P1 the
-# officer scans and verifies it offline, P2 it says whether the permit is valid now and nothing more).
+# The permit QR token: CWT claims in COSE_Sign1, Base45, prefix WC2; tokens of the first format, WC1,
+# deflated too, are still read (SPEC E8 the e-card's QR code, P1 the officer scans and verifies it offline,
+# P2 it says whether the permit is valid now and nothing more).
 from __future__ import annotations
 
 import dataclasses
@@ -75,7 +76,17 @@ def decode(text: str, alg: int, **kwargs: object) -> cwt.PermitClaims:
 
 def wrap(message: bytes) -> str:
     """A token around an already-built COSE message."""
-    return cwt.PREFIX + base45.encode(zlib.compress(message, 9))
+    return cwt.PREFIX + base45.encode(message)
+
+
+def wrap_deflated(compressed: bytes) -> str:
+    """A token of the first format (WC1) around an already-deflated message."""
+    return cwt.DEFLATED_PREFIX + base45.encode(compressed)
+
+
+def as_wc1(text: str) -> str:
+    """The WC1 token of the same message as a WC2 token (what encode_token wrote before WC2)."""
+    return wrap_deflated(zlib.compress(cwt.unwrap(text), 9))
 
 
 def signed_payload(payload: bytes, alg: int = cose.ES256) -> str:
@@ -84,7 +95,7 @@ def signed_payload(payload: bytes, alg: int = cose.ES256) -> str:
 
 
 def payload_of(text: str) -> bytes:
-    return cose.parse_sign1(zlib.decompress(base45.decode(text[len(cwt.PREFIX) :]))).payload
+    return cose.parse_sign1(cwt.unwrap(text)).payload
 
 
 # --- round trip --------------------------------------------------------------------------------------------
@@ -93,9 +104,22 @@ def payload_of(text: str) -> bytes:
 @pytest.mark.parametrize("alg", ALGS)
 def test_round_trip(alg: int) -> None:  # SPEC P1
     text = token(alg)
-    assert text.startswith("WC1:")
+    assert text.startswith("WC2:")
     assert set(text[4:]) <= set(base45.ALPHABET)
+    assert base45.decode(text[4:]) == cwt.unwrap(text)  # the COSE message itself, not deflated
     assert decode(text, alg) == make_claims()
+
+
+@pytest.mark.parametrize("alg", ALGS)
+def test_deflated_tokens_of_the_first_format_are_still_read(alg: int) -> None:  # letters printed before WC2
+    text = as_wc1(token(alg, holder_name=LONG_NAME))
+    assert text.startswith("WC1:")
+    assert decode(text, alg) == make_claims(holder_name=LONG_NAME)
+
+
+def test_tokens_are_not_deflated_because_deflate_makes_them_longer() -> None:
+    text = token(cose.EDDSA, holder_name="Amelia Grace Johnson")
+    assert len(as_wc1(text)) > len(text)
 
 
 @pytest.mark.parametrize("alg", ALGS)
@@ -230,16 +254,18 @@ def test_algorithm_confusion_is_refused() -> None:
     [
         "",
         "WC1:",
+        "WC2:",
         "HC1:NCFOXN%TS3DH3ZSUZK+.V0ETD%65NL-AH",  # another scheme's prefix
-        "wc1:BB8",
-        "WC2:BB8",
-        "WC1:bb8",  # lower case is not Base45
-        "WC1:GGW",  # Base45 overflow
-        "WC1:A",  # Base45 length 3k+1
+        "wc2:BB8",
+        "WC3:BB8",  # a format version this verifier does not know
+        "WC2:bb8",  # lower case is not Base45
+        "WC2:GGW",  # Base45 overflow
+        "WC2:A",  # Base45 length 3k+1
+        "WC2:BB8",  # not COSE
         "WC1:BB8",  # not zlib
         "https://example.org/verify?p=1",
         "\x00" * 50,
-        "WC1:" + "é" * 30,
+        "WC2:" + "é" * 30,
     ],
 )
 def test_garbage_is_malformed(text: str) -> None:
@@ -274,40 +300,37 @@ def test_over_long_input_is_refused_before_any_work(monkeypatch: pytest.MonkeyPa
 def test_zlib_bomb_is_refused(size: int) -> None:
     bomb = zlib.compress(b"\x00" * size, 9)  # 10 MB of zeros deflate to about 10 kB
     with pytest.raises(Malformed, match=f"more than {cwt.MAX_INFLATED}"):
-        decode(wrap_compressed(bomb), cose.ES256, max_len=10**6)
-
-
-def wrap_compressed(compressed: bytes) -> str:
-    return cwt.PREFIX + base45.encode(compressed)
+        decode(wrap_deflated(bomb), cose.ES256, max_len=10**6)
 
 
 def test_inflating_to_exactly_the_limit_is_not_a_bomb() -> None:
     with pytest.raises(Malformed, match="COSE_Sign1"):  # inflated fine, then not a COSE message
-        decode(wrap_compressed(zlib.compress(b"\x00" * cwt.MAX_INFLATED)), cose.ES256, max_len=10**6)
+        decode(wrap_deflated(zlib.compress(b"\x00" * cwt.MAX_INFLATED)), cose.ES256, max_len=10**6)
 
 
 def test_compressed_stream_must_end_cleanly() -> None:
     good = zlib.compress(cose.sign1(b"\xa0", key=PRIVATE[cose.ES256], alg=cose.ES256, kid=KID), 9)
     with pytest.raises(Malformed, match="truncated"):
-        decode(wrap_compressed(good[:-4]), cose.ES256)  # without its checksum
+        decode(wrap_deflated(good[:-4]), cose.ES256)  # without its checksum
     with pytest.raises(Malformed, match="follow"):
-        decode(wrap_compressed(good + b"\x00"), cose.ES256)
+        decode(wrap_deflated(good + b"\x00"), cose.ES256)
     with pytest.raises(Malformed, match="compressed"):
-        decode(wrap_compressed(good[:-1] + bytes([good[-1] ^ 1])), cose.ES256)  # bad checksum
+        decode(wrap_deflated(good[:-1] + bytes([good[-1] ^ 1])), cose.ES256)  # bad checksum
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_truncated_token_is_refused_at_every_length(alg: int) -> None:
-    text = token(alg)
+@pytest.mark.parametrize("form", [str, as_wc1], ids=["WC2", "WC1"])
+def test_truncated_token_is_refused_at_every_length(alg: int, form: Callable[[str], str]) -> None:
+    text = form(token(alg))
     for end in range(len(text)):
         with pytest.raises(Malformed):
             decode(text[:end], alg)
 
 
 def refused_or_same(text: str, alg: int) -> None:
-    """``text`` is refused, or it reads as exactly the original claims: the unused padding bits of the
-    last deflate byte are covered by no checksum, so a few other strings carry the same signed token
-    (like ECDSA's (r, n - s) twin, a reason why a token's text is never its identity)."""
+    """``text`` is refused, or it reads as exactly the original claims: in a WC1 token the unused
+    padding bits of the last deflate byte are covered by no checksum, so a few other strings carry the
+    same signed token (like ECDSA's (r, n - s) twin, a reason why a token's text is never its identity)."""
     try:
         claims = decode(text, alg)
     except CredentialError:
@@ -316,9 +339,10 @@ def refused_or_same(text: str, alg: int) -> None:
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_every_changed_character_is_refused(alg: int) -> None:
+@pytest.mark.parametrize("form", [str, as_wc1], ids=["WC2", "WC1"])
+def test_every_changed_character_is_refused(alg: int, form: Callable[[str], str]) -> None:
     # Whatever character is changed, the verdict is a refusal, never other claims.
-    text = token(alg)
+    text = form(token(alg))
     for pos in range(len(text)):
         for replacement in base45.ALPHABET:
             if replacement != text[pos]:
@@ -327,8 +351,9 @@ def test_every_changed_character_is_refused(alg: int) -> None:
 
 @pytest.mark.parametrize("alg", ALGS)
 def test_every_changed_byte_of_the_signed_message_is_refused(alg: int) -> None:
-    # Below the compression (whose checksum would catch most changes on its own).
-    message = zlib.decompress(base45.decode(token(alg)[4:]))
+    # The COSE message itself (in a WC1 token, below the compression, whose checksum would catch most
+    # changes on its own).
+    message = cwt.unwrap(token(alg))
     for pos in range(len(message)):
         for mask in (0x01, 0x80):
             changed = bytearray(message)
@@ -464,7 +489,12 @@ FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 
 @FUZZ
-@given(st.text(max_size=300) | st.text(alphabet=base45.ALPHABET, max_size=300).map(lambda t: "WC1:" + t))
+@given(
+    st.text(max_size=300)
+    | st.tuples(
+        st.sampled_from([cwt.PREFIX, cwt.DEFLATED_PREFIX]), st.text(alphabet=base45.ALPHABET, max_size=300)
+    ).map("".join)
+)
 def test_fuzz_text(text: str) -> None:
     with pytest.raises(CredentialError):
         decode(text, cose.ES256)
@@ -473,7 +503,8 @@ def test_fuzz_text(text: str) -> None:
 @FUZZ
 @given(st.binary(max_size=400))
 def test_fuzz_compressed_bytes(data: bytes) -> None:
-    for text in (wrap(data), wrap(b"\xd2\x84" + data), wrap_compressed(data)):
+    tagged = b"\xd2\x84" + data
+    for text in (wrap(data), wrap(tagged), wrap_deflated(data), wrap_deflated(zlib.compress(tagged))):
         with pytest.raises(CredentialError):
             decode(text, cose.ES256, max_len=10**4)
 

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.test_concurrency import committed_url  # noqa: F401 - a fixture
 from workcard import audit, cli, clock
 from workcard.credentials import commands, keys, lists, service
 from workcard.credentials.models import SigningKey
@@ -124,7 +123,7 @@ def test_orphan_key_file_is_taken_over(db, frozen):  # SPEC X3: a rolled-back cr
     assert (key.kid, key.public_key) == (kid, orphan.public_key().public_bytes_raw())
 
 
-def test_processes_racing_for_the_first_key_make_one(committed_url):  # noqa: F811 - SPEC X3
+def test_processes_racing_for_the_first_key_make_one(committed_url):  # SPEC X3
     maker = make_sessionmaker(make_engine(committed_url))
     barrier = threading.Barrier(4)
     kids: list[str] = []
@@ -150,7 +149,7 @@ def test_processes_racing_for_the_first_key_make_one(committed_url):  # noqa: F8
     assert len(rows) == 1 and set(kids) == {rows[0].kid}
 
 
-def test_keys_commands(committed_url, monkeypatch, frozen):  # noqa: F811 - SPEC X5
+def test_keys_commands(committed_url, monkeypatch, frozen):  # SPEC X5
     maker = make_sessionmaker(make_engine(committed_url))
     monkeypatch.setattr(commands, "_sessionmaker", lambda: maker)
     runner = CliRunner()
@@ -174,7 +173,7 @@ def test_keys_commands(committed_url, monkeypatch, frozen):  # noqa: F811 - SPEC
     assert runner.invoke(cli.app, ["keys", "retire", old.kid]).exit_code == 1
 
 
-def test_status_list_job_command(committed_url, monkeypatch):  # noqa: F811 - SPEC P1
+def test_status_list_job_command(committed_url, monkeypatch):  # SPEC P1
     maker = make_sessionmaker(make_engine(committed_url))
     monkeypatch.setattr(commands, "_sessionmaker", lambda: maker)
     runner = CliRunner()

@@ -34,7 +34,7 @@ def test_letter_code_verifies_online_and_offline_until_cancelled(client, db, wor
     letter = db.scalar(select(Letter).where(Letter.permit_id == permit.id))
     photo = _photograph(letter.pdf)
     code = decode_image(photo)[0]
-    assert code.startswith("WC1:")
+    assert code.startswith("WC2:")
 
     police = make_staff(Role.POLICE_VERIFIER)
     sign_in(client, police.username)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import re
 
 from sqlalchemy import select
 
-from tests.conftest import post_form, sign_in, uscc
+from tests.conftest import basic_auth, post_form, sign_in, uscc
 from workcard import audit
 from workcard.iam.models import PartnerClient, StaffUser
 from workcard.iam.roles import Role
@@ -57,7 +56,7 @@ def test_partner_credentials_lifecycle(client, db, world, make_permit):  # SPEC 
     assert secret not in client.get("/admin/partners").text  # shown once
 
     def call(s: str) -> int:
-        auth = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{s}".encode()).decode()}
+        auth = basic_auth(client_id, s)
         return client.post("/api/v1/permits/verify", headers=auth,
                            json={"permit_number": permit.number, "holder_name": "Jane Doe"}).status_code  # fmt: skip
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from tests.conftest import basic_auth
 from workcard import audit, clock
 from workcard.iam import service as iam
-
-
-def _auth(client_id: str, secret: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
 def _partner(db, scopes=("permits:verify",), rate=600):
@@ -33,7 +29,7 @@ def test_openapi_document(client):  # SPEC W5
 def test_verify_valid_permit(client, db, make_permit):  # SPEC W5, P2
     permit = make_permit(passport_name="José Müller-Ødegård", nationality="ESP")
     cid, secret = _partner(db)
-    resp = client.post("/api/v1/permits/verify", headers=_auth(cid, secret),
+    resp = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                        json={"permit_number": permit.number, "holder_name": "José Müller-Ødegård"})  # fmt: skip
     assert resp.status_code == 200
     body = resp.json()
@@ -52,12 +48,12 @@ def test_cancelled_and_expired_results(client, db, world, make_permit, frozen): 
     cancelled = make_permit(passport_name="Ann Lee")
     service.cancel_permit(db, actor=world.officer, permit_id=cancelled.id, reason="Left")
     cid, secret = _partner(db)
-    resp = client.post("/api/v1/permits/verify", headers=_auth(cid, secret),
+    resp = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                        json={"permit_number": cancelled.number, "holder_name": "Ann Lee"})  # fmt: skip
     assert resp.json()["result"] == "cancelled"
     old = make_permit(passport_name="Bo Old", days=30, start=dt.date(2026, 1, 1))
     frozen.date(dt.date(2026, 2, 15))  # past its end; the expiry job has not run yet
-    resp = client.post("/api/v1/permits/verify", headers=_auth(cid, secret),
+    resp = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                        json={"permit_number": old.number, "holder_name": "Bo Old"})  # fmt: skip
     assert resp.json()["result"] == "expired"
 
@@ -65,9 +61,9 @@ def test_cancelled_and_expired_results(client, db, world, make_permit, frozen): 
 def test_wrong_name_and_unknown_number_look_the_same(client, db, make_permit):  # SPEC W5, P2
     permit = make_permit(passport_name="Jane Doe")
     cid, secret = _partner(db)
-    a = client.post("/api/v1/permits/verify", headers=_auth(cid, secret),
+    a = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                     json={"permit_number": permit.number, "holder_name": "Jane Roe"})  # fmt: skip
-    b = client.post("/api/v1/permits/verify", headers=_auth(cid, secret),
+    b = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                     json={"permit_number": "1226000999990", "holder_name": "Jane Doe"})  # fmt: skip
     assert a.status_code == b.status_code == 200
     assert a.json().keys() == b.json().keys()
@@ -79,17 +75,19 @@ def test_bad_secret_missing_scope_and_rate_limit(client, db, make_permit):  # SP
     permit = make_permit(passport_name="Jane Doe")
     body = {"permit_number": permit.number, "holder_name": "Jane Doe"}
     cid, secret = _partner(db)
-    bad = client.post("/api/v1/permits/verify", headers=_auth(cid, secret + "x"), json=body)
+    bad = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret + "x"), json=body)
     assert bad.status_code == 401
     assert bad.headers["content-type"] == "application/problem+json"
     assert bad.headers["www-authenticate"].startswith("Basic")
     assert client.post("/api/v1/permits/verify", json=body).status_code == 401
     no_scope_id, no_scope_secret = _partner(db, scopes=())
-    forbidden = client.post("/api/v1/permits/verify", headers=_auth(no_scope_id, no_scope_secret), json=body)
+    forbidden = client.post(
+        "/api/v1/permits/verify", headers=basic_auth(no_scope_id, no_scope_secret), json=body
+    )
     assert forbidden.status_code == 403 and "permits:verify" in forbidden.json()["detail"]
     slow_id, slow_secret = _partner(db, rate=2)
     with clock.frozen(clock.now()):  # the three calls fall in one counting window
-        codes = [client.post("/api/v1/permits/verify", headers=_auth(slow_id, slow_secret), json=body).status_code
+        codes = [client.post("/api/v1/permits/verify", headers=basic_auth(slow_id, slow_secret), json=body).status_code
                  for _ in range(3)]  # fmt: skip
     assert codes == [200, 200, 429]
     refused = db.scalars(select(audit.AuditRecord).where(audit.AuditRecord.action == "api.refused")).all()
@@ -107,11 +105,11 @@ def test_rotated_and_revoked_secrets(client, db, make_permit):  # SPEC W5
     cid, old = _partner(db)
     new = iam.rotate_partner(db, actor="test", client_id=cid).secret
     db.flush()
-    assert client.post("/api/v1/permits/verify", headers=_auth(cid, old), json=body).status_code == 401
-    assert client.post("/api/v1/permits/verify", headers=_auth(cid, new), json=body).status_code == 200
+    assert client.post("/api/v1/permits/verify", headers=basic_auth(cid, old), json=body).status_code == 401
+    assert client.post("/api/v1/permits/verify", headers=basic_auth(cid, new), json=body).status_code == 200
     iam.revoke_partner(db, actor="test", client_id=cid)
     db.flush()
-    assert client.post("/api/v1/permits/verify", headers=_auth(cid, new), json=body).status_code == 401
+    assert client.post("/api/v1/permits/verify", headers=basic_auth(cid, new), json=body).status_code == 401
 
 
 def test_secrets_are_hashed_at_rest(db):  # SPEC W5
@@ -122,7 +120,7 @@ def test_secrets_are_hashed_at_rest(db):  # SPEC W5
 
 def test_malformed_body_is_a_problem_document(client, db):  # SPEC X2
     cid, secret = _partner(db)
-    resp = client.post("/api/v1/permits/verify", headers=_auth(cid, secret), json={"permit_number": ""})
+    resp = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret), json={"permit_number": ""})
     assert resp.status_code == 422
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["errors"]
@@ -134,18 +132,12 @@ def test_a_failed_commit_is_never_answered_as_success(client, db, make_permit, m
     db.flush()
     from sqlalchemy.orm import Session
 
-    real_commit = Session.commit
-    calls = []
-
-    def failing_commit(self):  # the count commits; the call's own transaction then fails to commit
-        calls.append(1)
-        if len(calls) > 1:
-            raise RuntimeError("disk full")
-        return real_commit(self)
+    def failing_commit(self):  # the group of calls this call joined fails to commit
+        raise RuntimeError("disk full")
 
     monkeypatch.setattr(Session, "commit", failing_commit)
     with TestClient(client.app, raise_server_exceptions=False) as c:
-        resp = c.post("/api/v1/permits/verify", headers=_auth(cid, secret),
+        resp = c.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                       json={"permit_number": permit.number, "holder_name": "Jane Doe"})  # fmt: skip
     assert resp.status_code == 500
     assert resp.headers["content-type"] == "application/problem+json"

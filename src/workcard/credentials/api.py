@@ -3,16 +3,21 @@ public documents offline verifiers sync (SPEC P1, W5). Thin routes over ``servic
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
+from workcard import clock
 from workcard.credentials import service
 from workcard.credentials.schemas import VerificationRequest, VerificationResponse, VerifiedPermit
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.web import i18n
 from workcard.web.deps import get_db
-from workcard.web.partner import ERRORS, partner
+from workcard.web.partner import ERRORS, PartnerRoute, basic
 
 router = APIRouter()
 MEDIA_TYPE = "application/cose"
@@ -26,23 +31,23 @@ _DOCUMENT_RESPONSES = {
 }
 
 
-@router.post(
-    "/verifications",
-    response_model=VerificationResponse,
-    responses=ERRORS,  # type: ignore[arg-type]
-    tags=["credentials"],
-    summary="Verify a scanned permit QR code (the e-card's or the notification letter's)",
-)
-def create_verification(
-    body: VerificationRequest,
-    db: Session = Depends(get_db, scope="function"),
-    client: PartnerClient = Depends(partner(Scope.PERMITS_VERIFY)),
-) -> VerificationResponse:
-    """Checks the code's signature and the permit's live status: a permit cancelled after the code was
-    made is `cancelled` at once. Any text gets a verdict (`malformed` for text that is not a permit
-    code), with 200; only a text over 1024 characters is refused (422). Every call is recorded.
-    Requires the scope `permits:verify`."""
-    result = service.verify_text(db, actor=f"partner:{client.client_id}", text=body.qr_text, channel="api")
+@dataclass(frozen=True)
+class _Checked:
+    """One check's answer, read before its group commits; the reason is translated in the request."""
+
+    verdict: str
+    reason: str
+    params: dict[str, str]
+    checked_at: dt.datetime
+    permit: VerifiedPermit | None
+
+
+def _check_one(
+    session: Session, client: PartnerClient, body: VerificationRequest, lookups: service.Lookups
+) -> _Checked:
+    result = service.verify_text(
+        session, actor=f"partner:{client.client_id}", text=body.qr_text, channel="api", lookups=lookups
+    )
     matched = None
     if result.permit is not None and result.holder is not None:
         matched = VerifiedPermit(
@@ -51,11 +56,39 @@ def create_verification(
             nationality=result.holder.nationality,
             valid_until=result.permit.valid_until,
         )
+    return _Checked(result.verdict, result.reason, result.params, result.checked_at, matched)
+
+
+_check = PartnerRoute(
+    Scope.PERMITS_VERIFY,
+    prepare=lambda session, bodies: service.Lookups.for_texts(
+        session, [service.clean_text(b.qr_text) for b in bodies], clock.now()
+    ),
+    work=_check_one,
+    finish=lambda session, lookups: lookups.write(session),
+)
+
+
+@router.post(
+    "/verifications",
+    response_model=VerificationResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+    tags=["credentials"],
+    summary="Verify a scanned permit QR code (the e-card's or the notification letter's)",
+)
+async def create_verification(
+    body: VerificationRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
+) -> VerificationResponse:
+    """Checks the code's signature and the permit's live status: a permit cancelled after the code was
+    made is `cancelled` at once. Any text gets a verdict (`malformed` for text that is not a permit
+    code), with 200; only a text over 1024 characters is refused (422). Every call is recorded.
+    Requires the scope `permits:verify`."""
+    checked = await _check(request, credentials, body)
     return VerificationResponse(
-        verdict=result.verdict,  # type: ignore[arg-type]
-        reason=i18n.gettext(result.reason, **result.params),
-        checked_at=result.checked_at,
-        permit=matched,
+        verdict=checked.verdict,  # type: ignore[arg-type]
+        reason=i18n.gettext(checked.reason, **checked.params),
+        checked_at=checked.checked_at,
+        permit=checked.permit,
     )
 
 

@@ -110,7 +110,7 @@ def status_list_job() -> None:
 
 def verify_command(
     text: str | None = typer.Argument(
-        None, help="The QR code's text (WC1:...); '-' reads it from standard input."
+        None, help="The QR code's text (WC2:...); '-' reads it from standard input."
     ),
     image: Path | None = typer.Option(
         None, "--image", help="A photo (JPEG or PNG) of the QR code.", exists=True, dir_okay=False

@@ -1,9 +1,14 @@
-"""The permit token: a CBOR Web Token (RFC 8392) signed as a COSE_Sign1, deflated and Base45-encoded.
+"""The permit token: a CBOR Web Token (RFC 8392) signed as a COSE_Sign1 and Base45-encoded.
 
-    token = "WC1:" + base45(zlib.compress(COSE_Sign1(CWT claims), 9))
+    token = "WC2:" + base45(COSE_Sign1(CWT claims))                      written and read
+    token = "WC1:" + base45(zlib.compress(COSE_Sign1(CWT claims), 9))    read only
 
-"WC1:" names the format version; the prefix and the Base45 alphabet are all in the QR alphanumeric
+The prefix names the format version; the prefix and the Base45 alphabet are all in the QR alphanumeric
 character set, so a QR encoder uses alphanumeric mode (5.5 bits per character) for the whole token.
+The first version, "WC1:", deflated the message. Deflate does not shorten these messages, which are
+mostly a 64-byte signature and short texts (149 bytes deflate to 155 for a 20-character name, 210 to 209
+for 80 characters), so "WC2:" tokens carry the message as it is. "WC1:" tokens, already printed on
+letters, are still read, inflated to at most MAX_INFLATED bytes (docs/decisions/0006-signed-permit-codes.md).
 
 Claims (SPEC P2: enough to match the person and say whether the permit is valid, nothing more). Keys
 are integers so that each costs one byte; every value is an integer or a text string:
@@ -43,8 +48,9 @@ import cbor2
 from workcard.credentials import base45, cose
 from workcard.credentials.errors import CredentialError, Expired, Malformed, NotYetValid, UnknownKey
 
-PREFIX = "WC1:"
-MAX_INFLATED = 4096  # bytes a token may inflate to; a real one is about 200
+PREFIX = "WC2:"  # the format encode_token writes: the COSE message as it is
+DEFLATED_PREFIX = "WC1:"  # the first format, still read: the COSE message deflated
+MAX_INFLATED = 4096  # bytes a WC1 token may inflate to; a real one is about 200
 CLOCK_SKEW = 60  # seconds an iat may lie in the future
 STATUSES = ("valid", "expired", "cancelled")  # wire codes are the positions
 USES = ("ecard", "letter")
@@ -130,8 +136,22 @@ def decode_claims(payload: bytes, *, key_id: str) -> PermitClaims:
         raise _refuse("status", f"must be the code of one of {', '.join(STATUSES)}")
     if type(use) is not int or not 0 <= use < len(USES):
         raise _refuse("use", f"must be the code of one of {', '.join(USES)}")
-    valid_until = dt.date.fromordinal(_EPOCH_ORDINAL + days)
-    return PermitClaims(number, name, nationality, valid_until, STATUSES[status], iat, exp, USES[use], key_id)
+    # Not PermitClaims(...): the frozen dataclass's __init__ sets the nine fields one by one through
+    # object.__setattr__ (1.1 µs, against 0.5 µs to fill the instance's __dict__ at once). Every value
+    # is checked above.
+    claims = object.__new__(PermitClaims)
+    vars(claims).update(
+        permit_number=number,
+        holder_name=name,
+        nationality=nationality,
+        valid_until=dt.date.fromordinal(_EPOCH_ORDINAL + days),
+        status=STATUSES[status],
+        issued_at=iat,
+        expires_at=exp,
+        use=USES[use],
+        key_id=key_id,
+    )
+    return claims
 
 
 def _date_to_days(value: dt.date) -> int:
@@ -177,15 +197,33 @@ def encode_token(claims: PermitClaims, *, key: cose.PrivateKey, alg: int, kid: b
     ``claims.key_id`` in UTF-8, and return the QR text."""
     if kid != claims.key_id.encode("utf-8"):
         raise ValueError(f"kid {kid!r} is not the claims' key_id {claims.key_id!r}")
-    signed = cose.sign1(encode_claims(claims), key=key, alg=alg, kid=kid)
-    return PREFIX + base45.encode(zlib.compress(signed, 9))
+    return PREFIX + base45.encode(cose.sign1(encode_claims(claims), key=key, alg=alg, kid=kid))
+
+
+def unwrap(text: str) -> bytes:
+    """The COSE message a token of either format carries, neither parsed nor verified. Raise
+    :class:`Malformed` for another prefix, bad Base45, or (WC1) a bad deflate stream."""
+    if text.startswith(PREFIX):
+        encoded, deflated = text[len(PREFIX) :], False
+    elif text.startswith(DEFLATED_PREFIX):
+        encoded, deflated = text[len(DEFLATED_PREFIX) :], True
+    else:
+        raise Malformed(f"the token does not start with {PREFIX!r} (or {DEFLATED_PREFIX!r})")
+    try:
+        data = base45.decode(encoded)
+    except ValueError as exc:
+        raise Malformed(f"bad Base45: {exc}") from None
+    return _inflate(data) if deflated else data
 
 
 def _inflate(data: bytes) -> bytes:
     """Inflate a zlib stream, refusing one that inflates beyond MAX_INFLATED (a zlib bomb), is cut
-    short, or is followed by anything."""
+    short, is followed by anything, or is not valid."""
     inflater = zlib.decompressobj()
-    raw = inflater.decompress(data, MAX_INFLATED)
+    try:
+        raw = inflater.decompress(data, MAX_INFLATED)
+    except zlib.error as exc:
+        raise Malformed(f"bad compressed data: {exc}") from None
     if inflater.unconsumed_tail:
         raise Malformed(f"the token inflates to more than {MAX_INFLATED} bytes")
     if not inflater.eof:
@@ -216,16 +254,7 @@ def _decode(text: str, resolve_key: KeyResolver, now: int, max_len: int) -> Perm
         raise Malformed("a token is text")
     if len(text) > max_len:  # before any other work
         raise Malformed(f"the token is longer than {max_len} characters")
-    if not text.startswith(PREFIX):
-        raise Malformed(f"the token does not start with {PREFIX!r}")
-    try:
-        compressed = base45.decode(text[len(PREFIX) :])
-    except ValueError as exc:
-        raise Malformed(f"bad Base45: {exc}") from None
-    try:
-        message = cose.parse_sign1(_inflate(compressed))
-    except zlib.error as exc:
-        raise Malformed(f"bad compressed data: {exc}") from None
+    message = cose.parse_sign1(unwrap(text))
     public_key, alg = _resolve(resolve_key, message.kid)
     try:
         cose.verify_sign1(message, public_key, expected_alg=alg)

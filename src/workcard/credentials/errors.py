@@ -11,7 +11,7 @@ class CredentialError(Exception):
 
 
 class Malformed(CredentialError):
-    """Not a well-formed credential of this profile: wrong prefix, bad Base45, bad deflate stream,
+    """Not a well-formed credential of this profile: wrong prefix, bad Base45, bad deflate stream (WC1),
     bad or non-deterministic CBOR, duplicate map keys, missing or ill-typed claims or headers."""
 
     verdict = "malformed"

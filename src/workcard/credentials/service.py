@@ -6,9 +6,10 @@ Services never commit; the request, command or job owns the transaction."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from workcard import audit, clock
@@ -29,6 +30,7 @@ CHANNELS = ("api", "page", "cli")
 
 __all__ = [
     "ECARD_LIFETIME",
+    "Lookups",
     "Verdict",
     "checks_of_holder",
     "decode_image",
@@ -104,28 +106,86 @@ class Verdict:
     holder: Foreigner | None = None
 
 
-def _check(session: Session, text: str, now: dt.datetime) -> Verdict:
-    text = text.strip() if isinstance(text, str) else text
-    used: dict[bytes, SigningKey] = {}
+class Lookups:
+    """What checking codes reads: the signing keys by kid and the permits by number. For one check they
+    are read as needed; for a group of checks (``for_texts``) each is read once for the whole group."""
 
-    def resolve(kid: bytes) -> tuple[cose.PublicKey, int] | None:
-        key = keys.find_key(session, kid.decode("utf-8"))
-        if key is None or not keys.trusted_at(key, now):
-            return None
-        used[kid] = key
-        return cose.load_public_key(key.alg, key.public_key), key.alg
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._keys: dict[str, SigningKey] | None = None  # every key, once read
+        self._public: dict[str, cose.PublicKey] = {}
+        self._decoded: dict[str, tuple[cwt.PermitClaims, SigningKey] | Verdict] = {}
+        self._permits: dict[str, tuple[Permit, Foreigner]] = {}
+        self._permits_read: set[str] = set()
+        self.checked: list[dict[str, object]] = []  # verification rows not yet written (see write)
 
-    try:
-        claims = cwt.decode_token(text, resolve_key=resolve, now=int(now.timestamp()), max_len=MAX_TEXT)
-    except CredentialError as exc:
-        found_key = next(iter(used.values()), None)
-        verdict, reason = v.refusal(exc, text, alg=found_key.alg if found_key else None)
-        return Verdict(verdict, reason, now)
-    key = used[claims.key_id.encode()]
+    @classmethod
+    def for_texts(cls, session: Session, texts: Sequence[str], now: dt.datetime) -> Lookups:
+        lookups = cls(session)
+        lookups._keys = {k.kid: k for k in keys.list_keys(session)}
+        numbers = set()
+        for text in texts:
+            decoded = lookups.decode(text, now)
+            if not isinstance(decoded, Verdict):
+                numbers.add(decoded[0].permit_number)
+        lookups._permits = permits.find_permits(session, numbers)
+        lookups._permits_read = numbers
+        return lookups
+
+    def _key(self, kid: str) -> SigningKey | None:
+        if self._keys is not None:
+            return self._keys.get(kid)
+        return keys.find_key(self._session, kid)
+
+    def decode(self, text: str, now: dt.datetime) -> tuple[cwt.PermitClaims, SigningKey] | Verdict:
+        """The token's claims and the key that signed it, or the refusal's verdict."""
+        if text not in self._decoded:
+            self._decoded[text] = self._decode(text, now)
+        return self._decoded[text]
+
+    def _decode(self, text: str, now: dt.datetime) -> tuple[cwt.PermitClaims, SigningKey] | Verdict:
+        used: list[SigningKey] = []
+
+        def resolve(kid: bytes) -> tuple[cose.PublicKey, int] | None:
+            key = self._key(kid.decode("utf-8"))
+            if key is None or not keys.trusted_at(key, now):
+                return None
+            used.append(key)
+            if key.kid not in self._public:
+                self._public[key.kid] = cose.load_public_key(key.alg, key.public_key)
+            return self._public[key.kid], key.alg
+
+        try:
+            claims = cwt.decode_token(text, resolve_key=resolve, now=int(now.timestamp()), max_len=MAX_TEXT)
+        except CredentialError as exc:
+            verdict, reason = v.refusal(exc, text, alg=used[0].alg if used else None)
+            return Verdict(verdict, reason, now)
+        return claims, used[0]
+
+    def write(self, session: Session) -> None:
+        """Write the ``verification`` rows of the checks made with these lookups, in one statement."""
+        if self.checked:
+            session.execute(insert(Verification), self.checked)
+            self.checked = []
+
+    def permit(self, number: str) -> tuple[Permit, Foreigner] | None:
+        if number not in self._permits_read:
+            found = permits.find_permit(self._session, number)
+            if found is not None:
+                self._permits[number] = found
+            self._permits_read.add(number)
+        return self._permits.get(number)
+
+
+def _check(lookups: Lookups, text: str, now: dt.datetime) -> Verdict:
+    decoded = lookups.decode(text, now)
+    if isinstance(decoded, Verdict):
+        return decoded
+    claims, key = decoded
     signs_until = int(key.signs_until.timestamp()) if key.signs_until else None
     if not v.within_window(claims.issued_at, int(key.signs_from.timestamp()), signs_until):
         return Verdict(v.UNKNOWN_KEY, v.TOKEN_OUTSIDE_WINDOW, now, claims=claims)
-    found = permits.find_permit(session, claims.permit_number)
+    found = lookups.permit(claims.permit_number)
     if found is None:
         return Verdict(v.MALFORMED, v.NO_PERMIT, now, claims=claims)
     permit, holder = found
@@ -144,24 +204,33 @@ def _check(session: Session, text: str, now: dt.datetime) -> Verdict:
     return Verdict(v.NOT_YET_VALID, v.PERMIT_NOT_YET_VALID, now, params, claims, permit, holder)
 
 
-def verify_text(session: Session, *, actor: str, text: str, channel: str) -> Verdict:
+def clean_text(text: str) -> str:
+    return text.strip() if isinstance(text, str) else text
+
+
+def verify_text(
+    session: Session, *, actor: str, text: str, channel: str, lookups: Lookups | None = None
+) -> Verdict:
     """Check a scanned permit code against the keys and the live permit (SPEC P1, P2): a permit
     cancelled after the code was made is ``cancelled`` at once. Every check is recorded, whatever its
-    verdict (``verification`` table and the audit trail, SPEC X5)."""
+    verdict (``verification`` table and the audit trail, SPEC X5). ``lookups``: what a group of checks
+    read beforehand (``Lookups.for_texts``, with the texts passed through ``clean_text``); the group's
+    ``verification`` rows are then written together by ``Lookups.write``."""
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     now = clock.now()
-    result = _check(session, text, now)
+    result = _check(lookups or Lookups(session), clean_text(text), now)
     claims = result.claims
-    session.add(
-        Verification(
-            at=now, actor=actor[:80], channel=channel, verdict=result.verdict,
-            permit_id=result.permit.id if result.permit else None,
-            holder_id=result.holder.id if result.holder else None,
-            key_id=claims.key_id[:16] if claims else None, use=claims.use if claims else None,
-        )
-    )  # fmt: skip
-    session.flush()
+    row = {
+        "at": now, "actor": actor[:80], "channel": channel, "verdict": result.verdict,
+        "permit_id": result.permit.id if result.permit else None,
+        "holder_id": result.holder.id if result.holder else None,
+        "key_id": claims.key_id[:16] if claims else None, "use": claims.use if claims else None,
+    }  # fmt: skip
+    if lookups is None:
+        session.execute(insert(Verification), [row])
+    else:
+        lookups.checked.append(row)
     audit.record(
         session, actor=actor[:80], action="permit.verify_code", subject_type="permit",
         subject_id=result.permit.id if result.permit else "-",

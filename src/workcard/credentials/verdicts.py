@@ -4,9 +4,7 @@ translated where they are shown."""
 
 from __future__ import annotations
 
-import zlib
-
-from workcard.credentials import base45, cose, cwt
+from workcard.credentials import cose, cwt
 from workcard.credentials.errors import BadSignature, CredentialError, Expired, NotYetValid, UnknownKey
 from workcard.web.vocabulary import N_
 
@@ -42,9 +40,7 @@ def token_alg(text: str) -> int | None:
     """The algorithm a token's protected header names, or None if it cannot be read (only used to
     tell a foreign algorithm from a forgery, after the signature check failed)."""
     try:
-        inflater = zlib.decompressobj()
-        raw = inflater.decompress(base45.decode(text[len(cwt.PREFIX) :]), cwt.MAX_INFLATED)
-        return cose.parse_sign1(raw).alg
+        return cose.parse_sign1(cwt.unwrap(text)).alg
     except Exception:
         return None
 

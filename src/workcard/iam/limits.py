@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,27 +17,20 @@ def _window(seconds: int) -> tuple[int, int]:
     return start, start + seconds - now
 
 
-def hit(session: Session, key: str, window_seconds: int) -> tuple[int, int]:
-    """Count one event under ``key``; return (count in this window, seconds until it ends)."""
+def hit(session: Session, key: str, window_seconds: int, n: int = 1) -> tuple[int, int]:
+    """Count ``n`` events under ``key``; return (count in this window, seconds until it ends)."""
     start, remaining = _window(window_seconds)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(RateCounter)
-        .values(key=key, window_start=start, count=1)
+        .values(key=key, window_start=start, count=n)
         .on_conflict_do_update(
             index_elements=[RateCounter.key, RateCounter.window_start],
-            set_={"count": RateCounter.count + 1},
+            set_={"count": RateCounter.count + n},
         )
         .returning(RateCounter.count)
     )
     return int(session.execute(stmt).scalar_one()), remaining
-
-
-def relax_durability(session: Session) -> None:
-    """For a transaction that only counts (a lost count after a crash harms nobody): on PostgreSQL do
-    not wait for the commit's disk flush."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 def peek(session: Session, key: str, window_seconds: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -325,45 +326,76 @@ def revoke_partner(session: Session, *, actor: str, client_id: str) -> PartnerCl
     return client
 
 
-def authenticate_partner(
-    session: Session,
-    *,
-    client_id: str | None,
-    secret: str | None,
-    scope: Scope,
-    path: str = "",
-) -> PartnerClient:
-    """Check a partner's credentials, scope and rate limit, and count the call. A refused call is
-    recorded in the audit trail (and that record kept although the call fails); nothing else changes.
-    The caller commits right after (see ``workcard.permits.api.partner``), so concurrent calls of one
-    partner queue on its counter row for one statement, not for the length of their requests."""
-    client = (
-        session.scalar(select(PartnerClient).where(PartnerClient.client_id == client_id[:40]))
-        if client_id
-        else None
-    )
-    expected = client.secret_hash if client else _sha256("-")
+Refusal = Unauthorized | Forbidden | TooManyRequests
 
-    def refuse(exc: Unauthorized | Forbidden | TooManyRequests, reason: str) -> None:
-        audit.record(
-            session, actor=f"partner:{(client_id or '-')[:40]}", action="api.refused", subject_type="api",
-            subject_id=path[:64] or "-", after={"reason": reason, "scope": scope.value},
-        )  # fmt: skip
+
+@dataclass(frozen=True)
+class PartnerCall:
+    """The credentials a partner system sent with one call (HTTP Basic), where it called, and the
+    request's id for the audit trail."""
+
+    client_id: str | None
+    secret: str | None
+    path: str = ""
+    request_id: str | None = None
+
+
+def authenticate_partners(
+    session: Session, calls: Sequence[PartnerCall], *, scope: Scope
+) -> list[PartnerClient | Refusal]:
+    """Check each call's credentials, scope and rate limit, and count it, for a group of calls in
+    arrival order (``workcard.groupcommit``): one read of the partners and one counter update per
+    partner, whatever the number of calls. A refused call gets its error, and a record in the audit
+    trail that is kept although the call fails (``keep_changes``)."""
+    ids = {c.client_id[:40] for c in calls if c.client_id}
+    clients = {
+        c.client_id: c for c in session.scalars(select(PartnerClient).where(PartnerClient.client_id.in_(ids)))
+    }
+    answers: list[PartnerClient | Refusal] = []
+
+    def refuse(call: PartnerCall, exc: Refusal, reason: str) -> Refusal:
+        with audit.in_request(call.request_id):
+            audit.record(
+                session, actor=f"partner:{(call.client_id or '-')[:40]}", action="api.refused",
+                subject_type="api", subject_id=call.path[:64] or "-",
+                after={"reason": reason, "scope": scope.value},
+            )  # fmt: skip
         exc.keep_changes = True
-        raise exc
+        return exc
 
-    if not (client is not None and client.active and hmac.compare_digest(expected, _sha256(secret or ""))):
-        refuse(Unauthorized("The partner credentials are missing or wrong."), "credentials")
-    assert client is not None
-    if scope.value not in client.scopes:
-        refuse(Forbidden("These credentials lack the scope {scope}.", scope=scope.value), "scope")
-    count, remaining = limits.hit(session, f"partner:{client.client_id}", 60)
-    if count > client.rate_limit_per_minute:
-        refuse(
-            TooManyRequests(
+    for call in calls:
+        client = clients.get(call.client_id[:40]) if call.client_id else None
+        expected = client.secret_hash if client else _sha256("-")
+        if not (client and client.active and hmac.compare_digest(expected, _sha256(call.secret or ""))):
+            answers.append(
+                refuse(call, Unauthorized("The partner credentials are missing or wrong."), "credentials")
+            )
+        elif scope.value not in client.scopes:
+            answers.append(
+                refuse(
+                    call, Forbidden("These credentials lack the scope {scope}.", scope=scope.value), "scope"
+                )
+            )
+        else:
+            answers.append(client)
+    # Count the admitted calls, one counter update per partner; the calls past the limit are refused.
+    per_client: dict[str, int] = {}
+    for answer in answers:
+        if isinstance(answer, PartnerClient):
+            per_client[answer.client_id] = per_client.get(answer.client_id, 0) + 1
+    counted = {cid: limits.hit(session, f"partner:{cid}", 60, n) for cid, n in per_client.items()}
+    seen: dict[str, int] = {}
+    for i, (call, answer) in enumerate(zip(calls, answers, strict=True)):
+        if not isinstance(answer, PartnerClient):
+            continue
+        total, remaining = counted[answer.client_id]
+        seen[answer.client_id] = seen.get(answer.client_id, 0) + 1
+        count = total - per_client[answer.client_id] + seen[answer.client_id]
+        if count > answer.rate_limit_per_minute:
+            limit = answer.rate_limit_per_minute
+            error = TooManyRequests(
                 "Rate limit of {limit} calls a minute reached; retry in {seconds} seconds.",
-                retry_after=remaining, limit=client.rate_limit_per_minute, seconds=remaining,
-            ),
-            "rate_limit",
-        )  # fmt: skip
-    return client
+                retry_after=remaining, limit=limit, seconds=remaining,
+            )  # fmt: skip
+            answers[i] = refuse(call, error, "rate_limit")
+    return answers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
 from workcard import clock
@@ -10,8 +11,7 @@ from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.permits import service
 from workcard.permits.schemas import MatchedPermit, PermitVerifyRequest, PermitVerifyResponse
-from workcard.web.deps import get_db
-from workcard.web.partner import ERRORS, partner
+from workcard.web.partner import ERRORS, PartnerRoute, basic
 
 router = APIRouter()
 
@@ -21,24 +21,12 @@ def ping() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.post(
-    "/permits/verify",
-    response_model=PermitVerifyResponse,
-    responses=ERRORS,  # type: ignore[arg-type]
-    tags=["permits"],
-    summary="Verify a work permit by its number and the holder's name",
-)
-def verify_permit(
-    body: PermitVerifyRequest,
-    request: Request,
-    db: Session = Depends(get_db, scope="function"),
-    client: PartnerClient = Depends(partner(Scope.PERMITS_VERIFY)),
+def _verify_one(
+    session: Session, client: PartnerClient, body: PermitVerifyRequest, found: service.PermitRows
 ) -> PermitVerifyResponse:
-    """Answers valid, not_yet_valid, expired, cancelled or not_found. A wrong name and an unknown
-    number give the same not_found answer. Requires the scope `permits:verify`."""
     outcome = service.verify_permit(
-        db, actor=f"partner:{client.client_id}", number=body.permit_number, holder_name=body.holder_name,
-        passport_number=body.passport_number,
+        session, actor=f"partner:{client.client_id}", number=body.permit_number, holder_name=body.holder_name,
+        passport_number=body.passport_number, found=found,
     )  # fmt: skip
     matched = None
     if outcome.permit and outcome.holder and outcome.employer:
@@ -53,3 +41,27 @@ def verify_permit(
             valid_until=outcome.permit.valid_until,
         )
     return PermitVerifyResponse(result=outcome.result, checked_at=clock.now(), permit=matched)  # type: ignore[arg-type]
+
+
+_verify = PartnerRoute(
+    Scope.PERMITS_VERIFY,
+    prepare=lambda session, bodies: service.permits_for_verification(
+        session, [b.permit_number for b in bodies]
+    ),
+    work=_verify_one,
+)
+
+
+@router.post(
+    "/permits/verify",
+    response_model=PermitVerifyResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+    tags=["permits"],
+    summary="Verify a work permit by its number and the holder's name",
+)
+async def verify_permit(
+    body: PermitVerifyRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
+) -> PermitVerifyResponse:
+    """Answers valid, not_yet_valid, expired, cancelled or not_found. A wrong name and an unknown
+    number give the same not_found answer. Requires the scope `permits:verify`."""
+    return await _verify(request, credentials, body)

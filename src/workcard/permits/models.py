@@ -34,7 +34,7 @@ class Foreigner(Base):
     passport_expiry: Mapped[dt.date]
     date_of_birth: Mapped[dt.date]
     sex: Mapped[str] = mapped_column(String(1))
-    photo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # read only where shown
     created_at: Mapped[dt.datetime]
     version: Mapped[int] = mapped_column(default=1)
 

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -809,19 +810,37 @@ def live_status(permit: Permit, today: dt.date) -> str:
     return permit.status
 
 
-def verify_permit(
-    session: Session, *, actor: str, number: str, holder_name: str, passport_number: str | None = None
-) -> Verification:
-    """Match a permit number with the holder's name (and passport number). A wrong name and an unknown
-    number give the same answer, so numbers cannot be probed for names."""
-    clean = rules.clean_permit_number(number)
-    name = unicodedata.normalize("NFC", holder_name or "")
-    row = session.execute(
+PermitRows = dict[str, tuple[Permit, Foreigner, Employer]]
+
+
+def permits_for_verification(session: Session, numbers: Iterable[str]) -> PermitRows:
+    """The permits with these numbers (as typed: cleaned first), with holder and employer, in one read:
+    what ``verify_permit`` needs for a group of calls."""
+    clean = {rules.clean_permit_number(n) for n in numbers}
+    rows = session.execute(
         select(Permit, Foreigner, Employer)
         .join(Foreigner, Foreigner.id == Permit.foreigner_id)
         .join(Employer, Employer.id == Permit.employer_id)
-        .where(Permit.number == clean)
-    ).first()
+        .where(Permit.number.in_(clean))
+    ).all()
+    return {row[0].number: (row[0], row[1], row[2]) for row in rows}
+
+
+def verify_permit(
+    session: Session,
+    *,
+    actor: str,
+    number: str,
+    holder_name: str,
+    passport_number: str | None = None,
+    found: PermitRows | None = None,
+) -> Verification:
+    """Match a permit number with the holder's name (and passport number). A wrong name and an unknown
+    number give the same answer, so numbers cannot be probed for names. ``found``: the permits read
+    beforehand with ``permits_for_verification`` (for a group of calls), else read now."""
+    clean = rules.clean_permit_number(number)
+    name = unicodedata.normalize("NFC", holder_name or "")
+    row = (found if found is not None else permits_for_verification(session, [clean])).get(clean)
     match = (
         row is not None
         and hmac.compare_digest(row[1].passport_name.encode(), name.encode())
@@ -843,15 +862,21 @@ def verify_permit(
 # --- for other domains (the signed permit QR codes of ``workcard.credentials``) -----------------------
 
 
-def find_permit(session: Session, number: str) -> tuple[Permit, Foreigner] | None:
-    """The permit with this exact number and its holder, or None. No access check and no audit record:
-    the calling domain decides who may see what and records it."""
-    row = session.execute(
+def find_permits(session: Session, numbers: Iterable[str]) -> dict[str, tuple[Permit, Foreigner]]:
+    """The permits with these exact numbers and their holders, in one read (a number not found is
+    absent). No access check and no audit record: the calling domain decides who may see what and
+    records it."""
+    rows = session.execute(
         select(Permit, Foreigner)
         .join(Foreigner, Foreigner.id == Permit.foreigner_id)
-        .where(Permit.number == number)
-    ).first()
-    return (row[0], row[1]) if row is not None else None
+        .where(Permit.number.in_(set(numbers)))
+    ).all()
+    return {row[0].number: (row[0], row[1]) for row in rows}
+
+
+def find_permit(session: Session, number: str) -> tuple[Permit, Foreigner] | None:
+    """The permit with this exact number and its holder, or None (see ``find_permits``)."""
+    return find_permits(session, [number]).get(number)
 
 
 def ended_permit_numbers(session: Session, *, ended_since: dt.date) -> list[str]:

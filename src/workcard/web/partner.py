@@ -1,20 +1,30 @@
-"""What every domain's partner API shares: HTTP Basic credentials checked with scope and rate limit,
-and the problem document that errors are answered with (RFC 9457)."""
+"""What every domain's partner API shares: HTTP Basic credentials checked with scope and rate limit, the
+calls run in groups that commit together (``workcard.groupcommit``), and the problem document that
+errors are answered with (RFC 9457)."""
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from fastapi import Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from workcard.iam import limits
+from workcard import audit
+from workcard.errors import DomainError
+from workcard.groupcommit import GroupCommit
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
-from workcard.web.deps import get_db
 
 basic = HTTPBasic(auto_error=False, description="Client id and secret issued by the platform administrator.")
+
+P = TypeVar("P")  # what one call asks
+C = TypeVar("C")  # what the domain reads once for a group of calls
+R = TypeVar("R")  # one call's answer
 
 
 class Problem(BaseModel):
@@ -29,25 +39,63 @@ ERRORS = {
 }
 
 
-def partner(scope: Scope):  # type: ignore[no-untyped-def]
-    """A route dependency: the calling partner system, authenticated, allowed ``scope`` and counted."""
+@dataclass(frozen=True)
+class _Call(Generic[P]):
+    partner: iam.PartnerCall
+    payload: P
 
-    def dependency(
-        request: Request,
-        credentials: HTTPBasicCredentials | None = Depends(basic),
-        db: Session = Depends(get_db, scope="function"),
-    ) -> PartnerClient:
-        client = iam.authenticate_partner(
-            db,
+
+class PartnerRoute(Generic[P, C, R]):
+    """The work behind one partner route, run for groups of calls. ``prepare`` reads, once for the
+    group, what the admitted calls need (e.g. every permit they name); ``work`` then answers one
+    call, in the group's transaction, and may raise a ``DomainError`` for that call alone; ``finish``,
+    if given, writes what the calls left in the context (e.g. their rows, in one statement)."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        prepare: Callable[[Session, Sequence[P]], C],
+        work: Callable[[Session, PartnerClient, P, C], R],
+        finish: Callable[[Session, C], None] | None = None,
+    ) -> None:
+        self.scope = scope
+        self._prepare = prepare
+        self._work = work
+        self._finish = finish
+
+    def _handle(self, session: Session, calls: Sequence[_Call[P]]) -> list[R | DomainError]:
+        admitted = iam.authenticate_partners(session, [c.partner for c in calls], scope=self.scope)
+        context = self._prepare(
+            session, [c.payload for c, a in zip(calls, admitted, strict=True) if isinstance(a, PartnerClient)]
+        )
+        answers: list[R | DomainError] = []
+        for call, client in zip(calls, admitted, strict=True):
+            if not isinstance(client, PartnerClient):
+                answers.append(client)
+                continue
+            with audit.in_request(call.partner.request_id):
+                try:
+                    answers.append(self._work(session, client, call.payload, context))
+                except DomainError as exc:
+                    answers.append(exc)
+        if self._finish is not None:
+            self._finish(session, context)
+        return answers
+
+    async def __call__(self, request: Request, credentials: HTTPBasicCredentials | None, payload: P) -> R:
+        """Answer one call: it joins the next group of this route's calls in this server process and
+        returns once that group has committed (or raises the call's error)."""
+        state: Any = request.app.state
+        groups: dict[int, GroupCommit[Any, Any]] | None = getattr(state, "partner_groups", None)
+        if groups is None:
+            groups = state.partner_groups = {}
+        group = groups.get(id(self))
+        if group is None:
+            group = groups[id(self)] = GroupCommit(state.sessionmaker, self._handle)
+        call = iam.PartnerCall(
             client_id=credentials.username if credentials else None,
             secret=credentials.password if credentials else None,
-            scope=scope,
             path=request.url.path,
+            request_id=audit.request_id_var.get(),
         )
-        # The count is its own small unit of work: commit it now, so the partner's counter row is not
-        # held locked while the call does its work; the call's work is the request's next transaction.
-        limits.relax_durability(db)
-        db.commit()
-        return client
-
-    return dependency
+        return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
