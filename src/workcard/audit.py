@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, String, event, insert, select, update
+from sqlalchemy import JSON, Connection, String, bindparam, event, insert, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from workcard import clock, txlocal
@@ -98,13 +98,21 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
-def _lock_head(session: Session) -> tuple[int, str]:
+# Built once and run on the connection (Core): every audited transaction runs them.
+_LOCK_HEAD = select(AuditHead.count, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
+_INSERT_RECORDS = insert(AuditRecord)
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(count=bindparam("new_count"), last_hash=bindparam("new_hash"))
+)
+
+
+def _lock_head(connection: Connection) -> tuple[int, str]:
     """Lock the head row; return the chain's count and last hash."""
-    row = session.execute(
-        select(AuditHead.count, AuditHead.last_hash).where(AuditHead.id == 1).with_for_update()
-    ).first()
+    row = connection.execute(_LOCK_HEAD).first()
     if row is None:  # the migration creates it; this covers a database emptied by hand
-        session.execute(insert(AuditHead).values(id=1, count=0, last_hash=GENESIS))
+        connection.execute(insert(AuditHead).values(id=1, count=0, last_hash=GENESIS))
         return 0, GENESIS
     return row.count, row.last_hash
 
@@ -143,19 +151,16 @@ def write_pending(session: Session) -> None:
     pending = txlocal.take(session, _PENDING)
     if not pending:
         return
-    count, prev = _lock_head(session)
+    session.flush()  # the transaction's own changes first, so the head is locked for as short as can be
+    connection = session.connection()
+    count, prev = _lock_head(connection)
     for row in pending:
         at = row.pop("at")
         row["hash"] = _digest(prev, at, row)
         row.update(at=at, prev_hash=prev)
         prev = row["hash"]
-    session.execute(insert(AuditRecord), pending)
-    session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(count=count + len(pending), last_hash=prev)
-        .execution_options(synchronize_session=False)
-    )
+    connection.execute(_INSERT_RECORDS, pending)
+    connection.execute(_MOVE_HEAD, {"new_count": count + len(pending), "new_hash": prev})
 
 
 @event.listens_for(Session, "before_commit")

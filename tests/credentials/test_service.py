@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.conftest import sign_in
 from tests.credentials.helpers import as_jpeg, claims_for, qr_png, sign, zlib_bomb
 from workcard import audit, clock
-from workcard.credentials import base45, cose, cwt, jobs, keys, lists, service
+from workcard.credentials import base45, cose, cwt, jobs, keys, lists, service, verdicts
 from workcard.credentials.models import StatusList, Verification
 from workcard.errors import Conflict, InvalidInput
 from workcard.permits import service as permits
@@ -138,7 +138,22 @@ def test_expired_by_date_before_the_expiry_job(db, make_permit, frozen):  # SPEC
     result = _check(db, text)
     assert result.verdict == "expired" and result.params == {"date": permit.valid_until.isoformat()}
     frozen.date(permit.valid_until + dt.timedelta(days=2))  # now the code has expired too
-    assert _check(db, text).verdict == "expired"
+    ended = _check(db, text)  # still says which permit ended when, not "show a current code"
+    assert ended.verdict == "expired" and ended.reason == verdicts.PERMIT_EXPIRED
+    assert ended.params == result.params and ended.permit.id == permit.id and ended.holder is not None
+
+
+def test_expired_letter_code_of_a_permit_valid_again_asks_for_the_current_letter(
+    db, make_permit, frozen
+):  # SPEC P1
+    frozen.date(dt.date(2026, 1, 1))
+    permit = make_permit(days=30)
+    text = service.letter_code(db, permit)
+    permit.valid_until += dt.timedelta(days=365)  # renewed: a new letter carries the new code
+    db.flush()
+    frozen.date(dt.date(2026, 1, 1) + dt.timedelta(days=40))
+    result = _check(db, text)
+    assert result.verdict == "expired" and result.reason == verdicts.TOKEN_EXPIRED and result.permit is None
 
 
 def test_not_yet_valid_permit(db, make_permit, frozen):  # SPEC P1

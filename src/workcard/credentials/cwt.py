@@ -266,7 +266,7 @@ def _decode(text: str, resolve_key: KeyResolver, now: int, max_len: int) -> Perm
         raise Malformed("the kid is not UTF-8") from None
     claims = decode_claims(message.payload, key_id=key_id)
     if now >= claims.expires_at:
-        raise Expired(f"the token expired at {claims.expires_at}, it is now {now}")
+        raise Expired(f"the token expired at {claims.expires_at}, it is now {now}", claims)
     if claims.issued_at > now + CLOCK_SKEW:
         raise NotYetValid(f"the token is issued at {claims.issued_at}, it is now {now}")
     return claims

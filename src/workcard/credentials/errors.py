@@ -31,9 +31,14 @@ class UnknownKey(CredentialError):
 
 
 class Expired(CredentialError):
-    """Authentic, but the token's ``exp`` has passed."""
+    """Authentic, but the token's ``exp`` has passed. ``claims``: the authentic claims (a letter's code
+    expires after the permit ended, so a verifier can still say which permit ended when)."""
 
     verdict = "expired"
+
+    def __init__(self, message: str, claims: object = None) -> None:
+        super().__init__(message)
+        self.claims = claims
 
 
 class NotYetValid(CredentialError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from workcard import audit, clock
 from workcard.credentials import cose, cwt, jobs, keys, lists
 from workcard.credentials import verdicts as v
-from workcard.credentials.errors import CredentialError
+from workcard.credentials.errors import CredentialError, Expired
 from workcard.credentials.models import SigningKey, StatusList, Verification
 from workcard.credentials.qrimage import decode_image
 from workcard.errors import Conflict
@@ -106,6 +107,15 @@ class Verdict:
     holder: Foreigner | None = None
 
 
+class Decoded(NamedTuple):
+    """An authentic token: its claims, the key that signed it, and whether it has expired (only a
+    letter's code is let through expired, to say which permit ended when; see ``_check``)."""
+
+    claims: cwt.PermitClaims
+    key: SigningKey
+    expired: bool
+
+
 class Lookups:
     """What checking codes reads: the signing keys by kid and the permits by number. For one check they
     are read as needed; for a group of checks (``for_texts``) each is read once for the whole group."""
@@ -114,7 +124,7 @@ class Lookups:
         self._session = session
         self._keys: dict[str, SigningKey] | None = None  # every key, once read
         self._public: dict[str, cose.PublicKey] = {}
-        self._decoded: dict[str, tuple[cwt.PermitClaims, SigningKey] | Verdict] = {}
+        self._decoded: dict[str, Decoded | Verdict] = {}
         self._permits: dict[str, tuple[Permit, Foreigner]] = {}
         self._permits_read: set[str] = set()
         self.checked: list[dict[str, object]] = []  # verification rows not yet written (see write)
@@ -127,7 +137,7 @@ class Lookups:
         for text in texts:
             decoded = lookups.decode(text, now)
             if not isinstance(decoded, Verdict):
-                numbers.add(decoded[0].permit_number)
+                numbers.add(decoded.claims.permit_number)
         lookups._permits = permits.find_permits(session, numbers)
         lookups._permits_read = numbers
         return lookups
@@ -137,13 +147,13 @@ class Lookups:
             return self._keys.get(kid)
         return keys.find_key(self._session, kid)
 
-    def decode(self, text: str, now: dt.datetime) -> tuple[cwt.PermitClaims, SigningKey] | Verdict:
+    def decode(self, text: str, now: dt.datetime) -> Decoded | Verdict:
         """The token's claims and the key that signed it, or the refusal's verdict."""
         if text not in self._decoded:
             self._decoded[text] = self._decode(text, now)
         return self._decoded[text]
 
-    def _decode(self, text: str, now: dt.datetime) -> tuple[cwt.PermitClaims, SigningKey] | Verdict:
+    def _decode(self, text: str, now: dt.datetime) -> Decoded | Verdict:
         used: list[SigningKey] = []
 
         def resolve(kid: bytes) -> tuple[cose.PublicKey, int] | None:
@@ -157,15 +167,19 @@ class Lookups:
 
         try:
             claims = cwt.decode_token(text, resolve_key=resolve, now=int(now.timestamp()), max_len=MAX_TEXT)
+        except Expired as exc:
+            if isinstance(exc.claims, cwt.PermitClaims) and exc.claims.use == "letter":
+                return Decoded(exc.claims, used[0], expired=True)  # the permit it names has ended
+            return Verdict(v.EXPIRED, v.TOKEN_EXPIRED, now)
         except CredentialError as exc:
             verdict, reason = v.refusal(exc, text, alg=used[0].alg if used else None)
             return Verdict(verdict, reason, now)
-        return claims, used[0]
+        return Decoded(claims, used[0], expired=False)
 
     def write(self, session: Session) -> None:
         """Write the ``verification`` rows of the checks made with these lookups, in one statement."""
         if self.checked:
-            session.execute(insert(Verification), self.checked)
+            session.connection().execute(insert(Verification), self.checked)
             self.checked = []
 
     def permit(self, number: str) -> tuple[Permit, Foreigner] | None:
@@ -181,7 +195,7 @@ def _check(lookups: Lookups, text: str, now: dt.datetime) -> Verdict:
     decoded = lookups.decode(text, now)
     if isinstance(decoded, Verdict):
         return decoded
-    claims, key = decoded
+    claims, key = decoded.claims, decoded.key
     signs_until = int(key.signs_until.timestamp()) if key.signs_until else None
     if not v.within_window(claims.issued_at, int(key.signs_from.timestamp()), signs_until):
         return Verdict(v.UNKNOWN_KEY, v.TOKEN_OUTSIDE_WINDOW, now, claims=claims)
@@ -190,6 +204,8 @@ def _check(lookups: Lookups, text: str, now: dt.datetime) -> Verdict:
         return Verdict(v.MALFORMED, v.NO_PERMIT, now, claims=claims)
     permit, holder = found
     status = permits.live_status(permit, clock.today())
+    if decoded.expired and status not in (PermitState.EXPIRED.value, PermitState.CANCELLED.value):
+        return Verdict(v.EXPIRED, v.TOKEN_EXPIRED, now, claims=claims)  # an old letter of a renewed permit
     if status == PermitState.VALID.value:
         return Verdict(v.VALID, v.PERMIT_VALID, now, claims=claims, permit=permit, holder=holder)
     if status == PermitState.CANCELLED.value:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,20 +20,28 @@ def _window(seconds: int) -> tuple[int, int]:
     return start, start + seconds - now
 
 
-def hit(session: Session, key: str, window_seconds: int, n: int = 1) -> tuple[int, int]:
-    """Count ``n`` events under ``key``; return (count in this window, seconds until it ends)."""
-    start, remaining = _window(window_seconds)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
+def _upsert(insert: Callable[[type[RateCounter]], Any]) -> Any:
+    return (
         insert(RateCounter)
-        .values(key=key, window_start=start, count=n)
+        .values(key=bindparam("key"), window_start=bindparam("start"), count=bindparam("n"))
         .on_conflict_do_update(
             index_elements=[RateCounter.key, RateCounter.window_start],
-            set_={"count": RateCounter.count + n},
+            set_={"count": RateCounter.count + bindparam("n")},
         )
         .returning(RateCounter.count)
     )
-    return int(session.execute(stmt).scalar_one()), remaining
+
+
+# Built once: every partner call counts, and building the statement cost more than running it.
+_UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
+def hit(session: Session, key: str, window_seconds: int, n: int = 1) -> tuple[int, int]:
+    """Count ``n`` events under ``key``; return (count in this window, seconds until it ends)."""
+    start, remaining = _window(window_seconds)
+    connection = session.connection()
+    params = {"key": key, "start": start, "n": n}
+    return int(connection.execute(_UPSERT[connection.dialect.name], params).scalar_one()), remaining
 
 
 def peek(session: Session, key: str, window_seconds: int) -> tuple[int, int]:

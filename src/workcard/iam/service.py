@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from workcard import audit, clock
@@ -327,6 +327,7 @@ def revoke_partner(session: Session, *, actor: str, client_id: str) -> PartnerCl
 
 
 Refusal = Unauthorized | Forbidden | TooManyRequests
+_PARTNERS_BY_ID = select(PartnerClient).where(PartnerClient.client_id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -340,62 +341,66 @@ class PartnerCall:
     request_id: str | None = None
 
 
+def _refuse(session: Session, call: PartnerCall, exc: Refusal, reason: str, scope: Scope) -> Refusal:
+    """Record a refused call in the audit trail, kept although the call fails (``keep_changes``)."""
+    with audit.in_request(call.request_id):
+        audit.record(
+            session, actor=f"partner:{(call.client_id or '-')[:40]}", action="api.refused", subject_type="api",
+            subject_id=call.path[:64] or "-", after={"reason": reason, "scope": scope.value},
+        )  # fmt: skip
+    exc.keep_changes = True
+    return exc
+
+
 def authenticate_partners(
     session: Session, calls: Sequence[PartnerCall], *, scope: Scope
 ) -> list[PartnerClient | Refusal]:
-    """Check each call's credentials, scope and rate limit, and count it, for a group of calls in
-    arrival order (``workcard.groupcommit``): one read of the partners and one counter update per
-    partner, whatever the number of calls. A refused call gets its error, and a record in the audit
-    trail that is kept although the call fails (``keep_changes``)."""
-    ids = {c.client_id[:40] for c in calls if c.client_id}
-    clients = {
-        c.client_id: c for c in session.scalars(select(PartnerClient).where(PartnerClient.client_id.in_(ids)))
-    }
+    """Check each call's credentials and scope, for a group of calls in arrival order
+    (``workcard.groupcommit``), with one read of the partners. A refused call gets its error and an
+    audit record. The admitted calls are then counted with ``count_partner_calls``."""
+    ids = list({c.client_id[:40] for c in calls if c.client_id})
+    clients = {c.client_id: c for c in session.scalars(_PARTNERS_BY_ID, {"ids": ids})}
     answers: list[PartnerClient | Refusal] = []
-
-    def refuse(call: PartnerCall, exc: Refusal, reason: str) -> Refusal:
-        with audit.in_request(call.request_id):
-            audit.record(
-                session, actor=f"partner:{(call.client_id or '-')[:40]}", action="api.refused",
-                subject_type="api", subject_id=call.path[:64] or "-",
-                after={"reason": reason, "scope": scope.value},
-            )  # fmt: skip
-        exc.keep_changes = True
-        return exc
-
     for call in calls:
         client = clients.get(call.client_id[:40]) if call.client_id else None
         expected = client.secret_hash if client else _sha256("-")
         if not (client and client.active and hmac.compare_digest(expected, _sha256(call.secret or ""))):
-            answers.append(
-                refuse(call, Unauthorized("The partner credentials are missing or wrong."), "credentials")
-            )
+            error: Refusal = Unauthorized("The partner credentials are missing or wrong.")
+            answers.append(_refuse(session, call, error, "credentials", scope))
         elif scope.value not in client.scopes:
-            answers.append(
-                refuse(
-                    call, Forbidden("These credentials lack the scope {scope}.", scope=scope.value), "scope"
-                )
-            )
+            error = Forbidden("These credentials lack the scope {scope}.", scope=scope.value)
+            answers.append(_refuse(session, call, error, "scope", scope))
         else:
             answers.append(client)
-    # Count the admitted calls, one counter update per partner; the calls past the limit are refused.
+    return answers
+
+
+def count_partner_calls(
+    session: Session,
+    calls: Sequence[PartnerCall],
+    admitted: Sequence[PartnerClient | Refusal],
+    *,
+    scope: Scope,
+) -> list[PartnerClient | Refusal]:
+    """Count the admitted calls of a group against their partner's rate limit, one counter update per
+    partner; the calls past the limit are refused (429, with an audit record). The counter row stays
+    locked until the group commits, so a group does this as late as it can, after its reads."""
     per_client: dict[str, int] = {}
-    for answer in answers:
+    for answer in admitted:
         if isinstance(answer, PartnerClient):
             per_client[answer.client_id] = per_client.get(answer.client_id, 0) + 1
     counted = {cid: limits.hit(session, f"partner:{cid}", 60, n) for cid, n in per_client.items()}
+    answers = list(admitted)
     seen: dict[str, int] = {}
-    for i, (call, answer) in enumerate(zip(calls, answers, strict=True)):
+    for i, (call, answer) in enumerate(zip(calls, admitted, strict=True)):
         if not isinstance(answer, PartnerClient):
             continue
         total, remaining = counted[answer.client_id]
         seen[answer.client_id] = seen.get(answer.client_id, 0) + 1
-        count = total - per_client[answer.client_id] + seen[answer.client_id]
-        if count > answer.rate_limit_per_minute:
-            limit = answer.rate_limit_per_minute
+        if total - per_client[answer.client_id] + seen[answer.client_id] > answer.rate_limit_per_minute:
             error = TooManyRequests(
                 "Rate limit of {limit} calls a minute reached; retry in {seconds} seconds.",
-                retry_after=remaining, limit=limit, seconds=remaining,
+                retry_after=remaining, limit=answer.rate_limit_per_minute, seconds=remaining,
             )  # fmt: skip
-            answers[i] = refuse(call, error, "rate_limit")
+            answers[i] = _refuse(session, call, error, "rate_limit", scope)
     return answers

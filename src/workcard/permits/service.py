@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, defer
@@ -811,18 +811,26 @@ def live_status(permit: Permit, today: dt.date) -> str:
 
 
 PermitRows = dict[str, tuple[Permit, Foreigner, Employer]]
+# Built once: partner verification reads these for every group of calls (see ``workcard.groupcommit``).
+_NUMBERS = bindparam("numbers", expanding=True)
+_PERMITS_BY_NUMBER = (
+    select(Permit, Foreigner)
+    .join(Foreigner, Foreigner.id == Permit.foreigner_id)
+    .where(Permit.number.in_(_NUMBERS))
+)
+_PERMITS_FOR_VERIFICATION = (
+    select(Permit, Foreigner, Employer)
+    .join(Foreigner, Foreigner.id == Permit.foreigner_id)
+    .join(Employer, Employer.id == Permit.employer_id)
+    .where(Permit.number.in_(_NUMBERS))
+)
 
 
 def permits_for_verification(session: Session, numbers: Iterable[str]) -> PermitRows:
     """The permits with these numbers (as typed: cleaned first), with holder and employer, in one read:
     what ``verify_permit`` needs for a group of calls."""
-    clean = {rules.clean_permit_number(n) for n in numbers}
-    rows = session.execute(
-        select(Permit, Foreigner, Employer)
-        .join(Foreigner, Foreigner.id == Permit.foreigner_id)
-        .join(Employer, Employer.id == Permit.employer_id)
-        .where(Permit.number.in_(clean))
-    ).all()
+    clean = list({rules.clean_permit_number(n) for n in numbers})
+    rows = session.execute(_PERMITS_FOR_VERIFICATION, {"numbers": clean}).all()
     return {row[0].number: (row[0], row[1], row[2]) for row in rows}
 
 
@@ -866,11 +874,7 @@ def find_permits(session: Session, numbers: Iterable[str]) -> dict[str, tuple[Pe
     """The permits with these exact numbers and their holders, in one read (a number not found is
     absent). No access check and no audit record: the calling domain decides who may see what and
     records it."""
-    rows = session.execute(
-        select(Permit, Foreigner)
-        .join(Foreigner, Foreigner.id == Permit.foreigner_id)
-        .where(Permit.number.in_(set(numbers)))
-    ).all()
+    rows = session.execute(_PERMITS_BY_NUMBER, {"numbers": list(set(numbers))}).all()
     return {row[0].number: (row[0], row[1]) for row in rows}
 
 

@@ -64,10 +64,13 @@ class PartnerRoute(Generic[P, C, R]):
         self._finish = finish
 
     def _handle(self, session: Session, calls: Sequence[_Call[P]]) -> list[R | DomainError]:
-        admitted = iam.authenticate_partners(session, [c.partner for c in calls], scope=self.scope)
+        partners = [c.partner for c in calls]
+        admitted = iam.authenticate_partners(session, partners, scope=self.scope)
         context = self._prepare(
             session, [c.payload for c, a in zip(calls, admitted, strict=True) if isinstance(a, PartnerClient)]
         )
+        # Counting locks the partners' counter rows until the commit: after the reads, not before them.
+        admitted = iam.count_partner_calls(session, partners, admitted, scope=self.scope)
         answers: list[R | DomainError] = []
         for call, client in zip(calls, admitted, strict=True):
             if not isinstance(client, PartnerClient):
