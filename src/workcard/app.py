@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from swagger_ui_bundle import swagger_ui_path
 
 from workcard import __version__
 from workcard.config import Settings, get_settings
@@ -23,6 +25,10 @@ insurance, card management and public security. Authenticate with HTTP Basic usi
 and secret issued by the platform's administrator; each client has scopes and a rate limit, and every
 call is recorded in the audit trail. Errors are RFC 9457 problem documents.
 """
+# Swagger UI's files come from the swagger-ui-bundle-v2 package and are served here, not from a CDN: the
+# platform works with no network beyond itself (docs/decisions/0009-offline-api-docs.md).
+SWAGGER_UI = "/static/swagger-ui"
+FAVICON = "/static/favicon.svg"
 
 
 def create_api() -> FastAPI:
@@ -34,9 +40,22 @@ def create_api() -> FastAPI:
         version="1.0.0",
         description=API_DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
+
+    @api.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{api.openapi_url}",
+            title=f"{api.title} - Swagger UI",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=FAVICON,
+            swagger_ui_parameters={"validatorUrl": None},  # no badge from the online validator
+        )
+
     api.include_router(permits_api.router)
     api.include_router(credentials_api.router)
     web_errors.install(api)
@@ -69,10 +88,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> RedirectResponse:
+        """For what asks the conventional address (PDF views, tools); pages name the icon themselves."""
+        return RedirectResponse(FAVICON, status_code=301)
+
     api = create_api()
     api.state.sessionmaker = app.state.sessionmaker
     api.state.settings = settings
     app.mount("/api/v1", api)
+    app.mount(SWAGGER_UI, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")  # before /static
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "web" / "static")), name="static")
     for module in (web_pages, iam_pages, permits_pages, legacy_pages, credentials_pages):
         app.include_router(module.router)

@@ -30,6 +30,12 @@ PEOPLE = [
     ("Jean-Luc O'Connor", "FRA", "19AB12345", dt.date(1985, 7, 1), "M", -100, 730, "cancelled"),
     ("Aleksandr Ivanovich Petrov·Smith", "RUS", "751234567", dt.date(1990, 9, 9), "M", None, None, "draft"),
 ]
+CANCELLED_AFTER_DAYS = 60  # the cancelled permit was cancelled this long after it began
+
+
+def _china(day: dt.date, time: dt.time) -> dt.datetime:
+    """A moment of the demo's past, given in China's time."""
+    return dt.datetime.combine(day, time, tzinfo=clock.CHINA).astimezone(dt.UTC)
 
 
 def _staff(session: Session, username: str) -> StaffUser | None:
@@ -69,29 +75,37 @@ def _person_with_permit(session: Session, staff: StaffUser, officer: StaffUser, 
         return
     start = today + dt.timedelta(days=start_days)
     data.valid_from, data.valid_until = start, start + dt.timedelta(days=length)
-    # Applications of the past are made at their time, so the same rules apply as for today's.
-    with clock.frozen(dt.datetime.combine(start, dt.time(2, 0), tzinfo=dt.UTC)):
+    # What happened in the past happens at its time, so the same rules apply as today and the permit's
+    # history, letters and verdicts tell one consistent story.
+    with clock.frozen(_china(start, dt.time(10, 0))):
         app = service.create_application(session, actor=staff, kind=ApplicationKind.NEW, data=data,
                                          foreigner_id=person.id)  # fmt: skip
         service.submit_application(session, actor=staff, application_id=app.id)
         permit = service.approve_application(session, actor=officer, application_id=app.id)
     if state == "cancelled":
-        service.cancel_permit(session, actor=officer, permit_id=permit.id, reason="Employment ended (demo)")
+        with clock.frozen(_china(start + dt.timedelta(days=CANCELLED_AFTER_DAYS), dt.time(15, 0))):
+            service.cancel_permit(
+                session, actor=officer, permit_id=permit.id, reason="Employment ended (demo)"
+            )
+    elif state == "expired":  # the daily expiry job, run just after midnight after the last valid day
+        with clock.frozen(_china(permit.valid_until + dt.timedelta(days=1), dt.time(0, 30))):
+            while jobs.expire_due(session):
+                pass
 
 
 def load_demo(session: Session) -> list[str]:
-    _ensure_staff(session, "admin", "Platform Administrator", Role.ADMIN)
-    officer = _ensure_staff(session, "officer", "Wang Fang (permit officer)", Role.PERMIT_OFFICER)
+    # Plain names, the same in both languages; the pages name roles, translated, where they matter.
+    _ensure_staff(session, "admin", "Zhou Min", Role.ADMIN)
+    officer = _ensure_staff(session, "officer", "Wang Fang", Role.PERMIT_OFFICER)
     employer = _ensure_employer(session, officer, "Tianjin Harbour Technology Co., Ltd.", "91120116MA05JX3X33",
                                 "Tianjin")  # fmt: skip
     other = _ensure_employer(session, officer, "Binhai Precision Instruments Co., Ltd.", "91120116MA06ABCD12",
                              "Tianjin")  # fmt: skip
-    staff = _ensure_staff(session, "hr", "Li Na (HR, Harbour Technology)", Role.EMPLOYER_STAFF,
-                          employer_id=employer.id, designated=True)  # fmt: skip
-    _ensure_staff(
-        session, "hr2", "Zhao Lei (HR, Binhai Precision)", Role.EMPLOYER_STAFF, employer_id=other.id
+    staff = _ensure_staff(
+        session, "hr", "Li Na", Role.EMPLOYER_STAFF, employer_id=employer.id, designated=True
     )
-    _ensure_staff(session, "police", "Chen Gang (exit-entry officer)", Role.POLICE_VERIFIER)
+    _ensure_staff(session, "hr2", "Zhao Lei", Role.EMPLOYER_STAFF, employer_id=other.id)
+    _ensure_staff(session, "police", "Chen Gang", Role.POLICE_VERIFIER)
     # The demo's permits are issued in the past (see _person_with_permit); the signing key of their
     # letters' QR codes must already have existed then.
     earliest = clock.today() + dt.timedelta(days=min(p[5] for p in PEOPLE if p[5] is not None) - 1)
@@ -99,7 +113,7 @@ def load_demo(session: Session) -> list[str]:
         keys.ensure_signing_key(session, actor=SYSTEM)
     for spec in PEOPLE:
         _person_with_permit(session, staff, officer, spec)
-    while jobs.expire_due(session):
+    while jobs.expire_due(session):  # on a later run, what has come due since
         pass
     from workcard.permits import legacy
 

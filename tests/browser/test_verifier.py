@@ -141,6 +141,81 @@ def test_police_check_a_photo_of_the_code_on_a_phone(browser, server, shots, hol
         context.close()
 
 
+def test_the_code_page_says_when_no_code_is_available(browser, server, shots):  # SPEC E9, X1
+    """The employer shows the holder's code when the permit gets cancelled: the next renewal gets the
+    server's refusal as problem+json, and the page shows its message instead of a code about to lapse.
+    (The renewal is sent to the real code.json of the demo's cancelled permit.)"""
+    context = _new_context(browser, server)
+    try:
+        page = context.new_page()
+        _sign_in(page, server, "hr")
+        page.goto("/employer/permits?status=cancelled")
+        page.get_by_role("row").filter(has_text="Jean-Luc O'Connor").get_by_role("link").first.click()
+        cancelled = re.sub(r"/employer/permits/(\d+).*", r"/employer/permits/\1/code.json", page.url)
+        page.clock.install()
+        page.goto("/employer/permits")
+        page.get_by_role("row").filter(has_text=HOLDER).get_by_role("link").first.click()
+        page.get_by_role("link", name="Show the holder's QR code").click()
+        expect(page.get_by_role("img", name="QR code")).to_be_visible()
+        answers: list[tuple[int, str]] = []
+
+        def to_the_cancelled_permit(route: Any) -> None:
+            response = route.fetch(url=cancelled)
+            answers.append((response.status, response.headers["content-type"]))
+            route.fulfill(response=response)
+
+        page.route("**/code.json", to_the_cancelled_permit)
+        page.clock.run_for(101_000)  # the renewal is due 20 s before the two minutes are over
+        countdown = page.locator("[data-code-countdown]")
+        expect(countdown).to_have_text(
+            re.compile(r"^The work permit is cancelled; its QR code is not available\.$", re.I)
+        )
+        expect(countdown).to_have_attribute("role", "alert")
+        expect(page.get_by_role("img", name="QR code")).to_be_hidden()
+        expect(page.get_by_text("Code text")).to_be_hidden()
+        assert answers == [(409, "application/problem+json")], answers
+        shoot(page, shots, "verifier-10-code-page-refused")
+    finally:
+        context.close()
+
+
+BAD = "rgb(179, 38, 30)"  # --bad in style.css
+
+
+def test_police_get_clear_refusals_on_the_form(browser, server, shots, holder_code: HolderCode):  # SPEC X2
+    context, page = _as_police_on_a_phone(browser, server)
+    try:
+        text = page.get_by_label("Or the code's text")
+        photo = page.get_by_label("Or a photo of the code")
+        # Nothing given: the text box is marked, as other fields are.
+        page.get_by_role("button", name="Verify", exact=True).click()
+        expect(page.get_by_role("alert")).to_contain_text("paste its text")
+        expect(text).to_have_attribute("aria-invalid", "true")
+        expect(text).to_have_css("border-top-color", BAD)
+        fits_the_screen(page)
+        shoot(page, shots, "verifier-08-phone-empty")
+
+        # The box takes no more than a code can hold (the API's limit too).
+        expect(text).to_have_attribute("maxlength", "1024")
+        text.fill("X" * 1500)
+        assert len(text.input_value()) == 1024
+
+        # A photo and a text: the page does not pick one silently.
+        text.fill(holder_code.text)
+        photo.set_input_files(str(holder_code.png))
+        page.get_by_role("button", name="Verify", exact=True).click()
+        expect(page.get_by_role("alert")).to_have_text(
+            "Give either a photo of the code or its text, not both."
+        )
+        expect(photo).to_have_css("border-top-color", BAD)
+        expect(text).to_have_value(holder_code.text)  # kept: verifying again checks it
+        shoot(page, shots, "verifier-09-phone-photo-and-text")
+        page.get_by_role("button", name="Verify", exact=True).click()
+        expect(page.get_by_test_id("verdict")).to_have_text("Valid")
+    finally:
+        context.close()
+
+
 def _y4m(qr: Path, out: Path, size: tuple[int, int] = (640, 480), frames: int = 5) -> Path:
     """A short still video of the QR code, as Chromium's fake camera reads it (YUV4MPEG2, 4:2:0)."""
     w, h = size

@@ -42,13 +42,21 @@ def test_partner_verifies_a_code(client, db, make_permit):  # SPEC P1, P2, X5
     assert db.scalars(select(audit.AuditRecord).where(audit.AuditRecord.action == "permit.verify_code")).all()
 
 
-def test_verdict_reason_in_chinese(client, db, world, make_permit):  # SPEC X1
+def test_verdict_reason_in_chinese(client, db, world, make_permit, frozen):  # SPEC X1
+    frozen(dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC))
     permit = make_permit()
     code = service.letter_code(db, permit)
     permits.cancel_permit(db, actor=world.officer, permit_id=permit.id, reason="Left")
-    body = _verify(client, partner(db), code, lang=ZH).json()
+    headers = partner(db)
+    body = _verify(client, headers, code, lang=ZH).json()
     assert body["verdict"] == "cancelled"  # the word is the same everywhere
-    assert "注销" in body["reason"] and body["permit"]["permit_number"] == permit.number
+    assert body["reason"] == "工作许可已于2026年11月21日注销。"  # the date as the pages write it
+    assert body["permit"]["permit_number"] == permit.number
+    english = _verify(client, headers, code).json()
+    assert english["reason"] == "The work permit was cancelled on Nov 21, 2026."
+    # the machine-readable fields stay ISO
+    assert english["permit"]["valid_until"] == permit.valid_until.isoformat()
+    assert dt.datetime.fromisoformat(english["checked_at"]).date() == dt.date(2026, 11, 21)
 
 
 def test_garbage_is_a_malformed_verdict_not_an_error(client, db):  # SPEC X2
@@ -107,9 +115,11 @@ def test_status_list_etag_follows_its_content(client, db, world, make_permit):  
     permit = make_permit()
     first = _get(client, "/api/v1/status-list")
     assert first.status_code == 200 and first.headers["content-type"] == "application/cose"
-    assert first.headers["cache-control"] == "public, max-age=3600"
+    # no cache may serve it without asking: a cancellation must not stay hidden behind a proxy for an hour
+    assert first.headers["cache-control"] == "no-cache"
     etag = first.headers["etag"]
-    assert _get(client, "/api/v1/status-list", etag).status_code == 304
+    unchanged = _get(client, "/api/v1/status-list", etag)
+    assert unchanged.status_code == 304 and unchanged.headers["cache-control"] == "no-cache"
     jobs.rebuild_status_list(db)  # nothing changed: the same version
     assert _get(client, "/api/v1/status-list", etag).status_code == 304
     permits.cancel_permit(db, actor=world.officer, permit_id=permit.id, reason="Left")

@@ -9,7 +9,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from tests.conftest import post_form, sign_in
-from workcard import clock
+from workcard import audit, clock
+from workcard.permits import jobs
 from workcard.permits.models import Application, Foreigner, Permit
 
 EN = {"Accept-Language": "en"}
@@ -124,3 +125,67 @@ def test_pages_in_both_languages(client, world):  # SPEC X1
     sign_in(client, world.staff.username)
     assert "Foreign staff" in client.get("/employer/foreigners", headers=EN).text
     assert "Foreign staff" not in client.get("/employer/foreigners", headers=ZH).text
+
+
+def _letters(html: str) -> str:
+    """The page's section of notification letters."""
+    return next(section for section in html.split("<section") if "letter.pdf" in section)
+
+
+def test_officer_actions_are_confirmed_once(client, world, make_permit):  # SPEC W1, X1
+    permit = make_permit()
+    sign_in(client, world.officer.username)
+    until = str(permit.valid_until + dt.timedelta(days=100))
+    renewed = post_form(client, f"/officer/permits/{permit.id}", {"op": "renew", "valid_until": until},
+                        page="/officer/queue")  # fmt: skip
+    assert renewed.status_code == 303
+    page = client.get(renewed.headers["location"], headers=EN)
+    assert 'class="flash" role="status">The permit was renewed;' in page.text
+    assert 'class="flash"' not in client.get(renewed.headers["location"], headers=EN).text  # said once
+    cancelled = post_form(client, f"/officer/permits/{permit.id}", {"op": "cancel", "reason": "Left China"},
+                          page="/officer/queue")  # fmt: skip
+    page = client.get(cancelled.headers["location"], headers=ZH)
+    assert 'class="flash" role="status">工作许可已注销' in page.text
+
+
+def test_letters_of_a_cancelled_permit_are_records(client, world, make_permit, frozen):  # SPEC W2, W4, X1
+    frozen(dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC))
+    permit = make_permit()
+    sign_in(client, world.officer.username)
+    assert "(current)" in _letters(client.get(f"/officer/permits/{permit.id}", headers=EN).text)
+    frozen(dt.datetime(2026, 5, 10, 18, 0, tzinfo=dt.UTC))  # 11 May in China
+    sign_in(client, world.officer.username)  # the sign-in of March has ended
+    post_form(client, f"/officer/permits/{permit.id}", {"op": "cancel", "reason": "Left China"},
+              page="/officer/queue")  # fmt: skip
+    for path in (f"/officer/permits/{permit.id}", f"/employer/permits/{permit.id}"):
+        if path.startswith("/employer"):
+            client.cookies.clear()
+            sign_in(client, world.staff.username)
+        letters = _letters(client.get(path, headers=EN).text)
+        assert "(current)" not in letters and "(permit cancelled on May 11, 2026)" in letters
+        assert "kept as records" in letters
+        assert "工作许可已于2026年5月11日注销" in _letters(client.get(path, headers=ZH).text)
+        pdf = client.get(f"{path}/letter.pdf?download=true")
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")  # still there, as a record
+        assert (
+            f'filename="work-permit-{permit.number}-v1-cancelled.pdf"' in pdf.headers["content-disposition"]
+        )
+
+
+def test_an_expired_permit_shows_its_expiry(client, db, world, make_permit, frozen):  # SPEC W4
+    frozen.date(dt.date(2026, 1, 10))
+    permit = make_permit(days=30)  # valid until 9 February
+    audit.write_pending(db)  # the test's session does not commit: its records, for the app to read
+    frozen.date(dt.date(2026, 2, 10))
+    sign_in(client, world.staff.username)
+    before_job = client.get(f"/employer/permits/{permit.id}", headers=EN).text
+    assert "(permit expired on Feb 9, 2026)" in _letters(before_job)  # as of today, before the job ran
+    assert "Permit expired" not in before_job.split("History")[1]
+    assert jobs.expire_due(db) == 1
+    audit.write_pending(db)
+    page = client.get(f"/employer/permits/{permit.id}", headers=EN).text
+    assert "(permit expired on Feb 9, 2026)" in _letters(page) and "(current)" not in _letters(page)
+    history = page.split("History")[1]
+    assert history.index("Permit issued") < history.index("Permit expired")
+    pdf = client.get(f"/employer/permits/{permit.id}/letter.pdf")
+    assert pdf.status_code == 200 and "-v1-expired.pdf" in pdf.headers["content-disposition"]

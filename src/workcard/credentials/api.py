@@ -11,17 +11,19 @@ from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
 from workcard import clock
-from workcard.credentials import service
+from workcard.credentials import service, verdicts
 from workcard.credentials.schemas import VerificationRequest, VerificationResponse, VerifiedPermit
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
-from workcard.web import i18n
 from workcard.web.deps import get_db
 from workcard.web.partner import ERRORS, PartnerRoute, basic
 
 router = APIRouter()
 MEDIA_TYPE = "application/cose"
-CACHE_CONTROL = "public, max-age=3600"
+# The trust list changes only with the key set and may be cached for an hour; the status list must not be
+# served stale by a cache (it could hide a cancellation): clients revalidate, which the ETag makes a 304.
+TRUST_LIST_CACHE = "public, max-age=3600"
+STATUS_LIST_CACHE = "no-cache"
 _DOCUMENT_RESPONSES = {
     200: {
         "content": {MEDIA_TYPE: {}},
@@ -86,7 +88,7 @@ async def create_verification(
     checked = await _check(request, credentials, body)
     return VerificationResponse(
         verdict=checked.verdict,  # type: ignore[arg-type]
-        reason=i18n.gettext(checked.reason, **checked.params),
+        reason=verdicts.reason_text(checked.reason, checked.params),
         checked_at=checked.checked_at,
         permit=checked.permit,
     )
@@ -100,8 +102,8 @@ def _not_modified(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in (t.removeprefix("W/") for t in tags)
 
 
-def _document(request: Request, body: bytes, etag: str) -> Response:
-    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+def _document(request: Request, body: bytes, etag: str, cache_control: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": cache_control}
     if _not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=MEDIA_TYPE, headers=headers)
@@ -118,7 +120,7 @@ def get_trust_list(request: Request, db: Session = Depends(get_db, scope="functi
     """The signing keys verifiers may trust, each with the period it signed in and until when its codes
     may be accepted, signed by the trust anchor (pin its key: `workcard keys anchor`). No authentication."""
     body, etag = service.trust_list(db)
-    return _document(request, body, etag)
+    return _document(request, body, etag, TRUST_LIST_CACHE)
 
 
 @router.get(
@@ -131,6 +133,7 @@ def get_trust_list(request: Request, db: Session = Depends(get_db, scope="functi
 def get_status_list(request: Request, db: Session = Depends(get_db, scope="function")) -> Response:
     """Truncated SHA-256 hashes (16 bytes) of `wc-status:` + permit number, for every permit that is
     cancelled or expired while its codes could still be unexpired, signed by the trust anchor. Permit
-    numbers themselves are not published. No authentication."""
+    numbers themselves are not published. No authentication. Served with `Cache-Control: no-cache`, so
+    that no cache hides a cancellation: send the ETag in `If-None-Match` and get a 304 while unchanged."""
     row = service.status_list(db)
-    return _document(request, row.body, row.etag)
+    return _document(request, row.body, row.etag, STATUS_LIST_CACHE)

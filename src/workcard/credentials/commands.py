@@ -7,9 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import sys
+import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+from workcard.web.vocabulary import N_
+
+if TYPE_CHECKING:
+    from workcard.credentials import offline
 
 keys_app = typer.Typer(no_args_is_help=True, help="The keys that sign permit QR codes, and the trust anchor.")
 
@@ -108,86 +115,179 @@ def status_list_job() -> None:
     )
 
 
+STALE_AFTER_HOURS = 24  # verifiers sync once a day; lists last synced longer ago are stale
+EXIT_VALID, EXIT_NOT_VALID, EXIT_UNCHECKED, EXIT_STALE = 0, 1, 2, 3
+USE_WORDS = {"letter": N_("notification letter"), "ecard": N_("e-card")}
+
+
 def verify_command(
     text: str | None = typer.Argument(
         None, help="The QR code's text (WC2:...); '-' reads it from standard input."
     ),
     image: Path | None = typer.Option(
-        None, "--image", help="A photo (JPEG or PNG) of the QR code.", exists=True, dir_okay=False
-    ),  # fmt: skip
+        None, "--image", metavar="FILE", help="A photo (JPEG or PNG) of the QR code."
+    ),
     sync: str | None = typer.Option(
-        None, "--sync", metavar="URL", help="First fetch the trust and status lists."
+        None,
+        "--sync",
+        metavar="URL",
+        help="First fetch the trust and status lists from this server; given alone, only that.",
     ),
     directory: Path = typer.Option(
-        Path("~/.cache/workcard-verify"), "--dir", help="Where the synced lists are kept."
+        Path("~/.cache/workcard-verify"),
+        "--dir",
+        help="Where the synced lists are kept (one directory per server).",
     ),
     anchor: str | None = typer.Option(
-        None, "--anchor", help="Pin this trust anchor (from `workcard keys anchor`)."
+        None,
+        "--anchor",
+        help="Pin this trust anchor (from `workcard keys anchor` on the server) at the first "
+        "sync, instead of trusting the server's own on first use.",
+    ),
+    stale_after: int = typer.Option(
+        STALE_AFTER_HOURS,
+        "--stale-after",
+        metavar="HOURS",
+        min=1,
+        help="Warn, and exit 3 for a valid code, when the last sync is older than this.",
     ),
     lang: str | None = typer.Option(None, "--lang", help="zh_CN or en (default: WORKCARD_DEFAULT_LOCALE)."),
 ) -> None:
-    """Verify a permit QR code offline, with lists synced earlier. Exit code 0: valid; 1: any other
-    verdict; 2: nothing could be checked."""
+    """Verify a permit QR code offline, with the lists synced earlier: sync at least once a day.
+
+    --sync URL alone only fetches the lists. The first sync trusts the server's trust anchor, and says so, unless --anchor pins it.
+
+    Exit codes:
+      0  valid
+      3  valid, but the last sync is older than --stale-after hours (stale lists)
+      1  any other verdict
+      2  nothing could be checked: no lists yet, no code, a failed sync, bad input
+
+    Stale lists do not know of later cancellations. Their age counts from the last sync recorded in DIR/state.json, a file of this machine that is not signed: it is only as trustworthy as the machine itself.
+    """  # the paragraphs after the first are shown with their line breaks
     from workcard.config import get_settings
     from workcard.web import i18n
 
-    token = i18n.current_locale.set(lang if lang in i18n.LOCALES else get_settings().default_locale)
+    chosen = i18n.normalise(lang) if lang else get_settings().default_locale
+    token = i18n.current_locale.set(chosen or get_settings().default_locale)
     try:
-        _verify(text, image, sync, directory, anchor)
+        if chosen is None:
+            _fail(i18n.gettext("The language “{lang}” is not supported; choose one of: {choices}.", lang=lang,
+                               choices=", ".join(i18n.LOCALES)))  # fmt: skip
+        _verify(text, image, sync, directory, anchor, dt.timedelta(hours=stale_after))
     finally:
         i18n.current_locale.reset(token)
 
 
+def _fail(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(EXIT_UNCHECKED)
+
+
+def _at(value: dt.datetime | None) -> str:
+    from workcard.web import i18n
+
+    return i18n.format_date(value) if value else "-"
+
+
+def _width(text: str) -> int:
+    """The columns a text takes in a terminal (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _verify(
-    text: str | None, image: Path | None, sync: str | None, directory: Path, anchor: str | None
-) -> None:
+    text: str | None, image: Path | None, sync: str | None, directory: Path, anchor: str | None,
+    stale_after: dt.timedelta,
+) -> None:  # fmt: skip
     from workcard import clock
-    from workcard.credentials import offline
+    from workcard.credentials import offline, verdicts
     from workcard.credentials.qrimage import decode_image
-    from workcard.errors import InvalidInput
+    from workcard.errors import DomainError
     from workcard.web import i18n
 
     if sync:
         try:
             report = offline.sync(sync, directory, anchor=anchor)
         except offline.OfflineError as exc:
-            typer.echo(f"sync failed: {exc}", err=True)
-            raise typer.Exit(2) from None
-        if report.first_use:
-            typer.echo(f"trusting the server's anchor on first use: {report.anchor}\n"
-                       "  compare it with the output of `workcard keys anchor` on the server")  # fmt: skip
-        typer.echo(
-            f"synced at {_when(report.synced_at)} from {report.server}: {report.keys} key(s) "
-            f"({'updated' if report.trust_list_changed else 'unchanged'}), {report.entries} status entr"
-            f"{'y' if report.entries == 1 else 'ies'} ({'updated' if report.status_list_changed else 'unchanged'}, "
-            f"issued {_when(report.status_list_issued_at)})"
-        )
+            _fail(i18n.gettext("Sync failed: {reason}", reason=offline.explain(exc)))
+        _say_synced(report)
         if text is None and image is None:
             return
     if image is not None:
+        if text is not None:
+            _fail(i18n.gettext("Give either the code's text or --image FILE, not both."))
         try:
-            (text,) = decode_image(image.read_bytes())
-        except InvalidInput as exc:
-            typer.echo(i18n.gettext(exc.message, **exc.params), err=True)
-            raise typer.Exit(2) from None
+            data = image.expanduser().read_bytes()
+        except OSError:
+            _fail(i18n.gettext("Cannot read the file {path}.", path=str(image)))
+        try:
+            (text,) = decode_image(data)
+        except DomainError as exc:
+            _fail(offline.explain(exc))
     elif text == "-":
         text = sys.stdin.read()
     if not text:
-        typer.echo("give the code's text, --image FILE or --sync URL (see --help)", err=True)
-        raise typer.Exit(2)
+        _fail(i18n.gettext("Give the code's text, --image FILE or --sync URL (see --help)."))
     try:
         result = offline.verify(text, directory, now=clock.now())
     except offline.OfflineError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{result.verdict.upper()}: {i18n.gettext(result.reason, **result.params)}")
+        _fail(offline.explain(exc))
+    reason = verdicts.reason_text(result.reason, result.params)
+    typer.echo(
+        i18n.gettext("{verdict}: {reason}", verdict=i18n.gettext(result.verdict).upper(), reason=reason)
+    )
+    age = result.status_list_age
+    hours = max(0, int(age.total_seconds() // 3600))
+    stale = age > stale_after
+    if stale:
+        typer.echo(i18n.ngettext(
+            "WARNING: the lists were last synced {n} hour ago ({time}): permits cancelled since then are not "
+            "known here. Sync again while online: workcard verify --sync {server}",
+            "WARNING: the lists were last synced {n} hours ago ({time}): permits cancelled since then are not "
+            "known here. Sync again while online: workcard verify --sync {server}",
+            hours, time=_at(result.synced_at or result.status_list_issued_at), server=result.server or "URL",
+        ))  # fmt: skip
     c = result.claims
     if c is not None:
         issued = dt.datetime.fromtimestamp(c.issued_at, dt.UTC)
-        typer.echo(f"  permit number  {c.permit_number}\n  holder name    {c.holder_name}\n"
-                   f"  nationality    {c.nationality}\n  valid until    {c.valid_until.isoformat()}\n"
-                   f"  code           {c.use}, issued {_when(issued)}, key {c.key_id}")  # fmt: skip
-    hours = int(result.status_list_age.total_seconds() // 3600)
-    typer.echo(f"status list is {hours} hour{'' if hours == 1 else 's'} old (last synced {_when(result.synced_at)}, "
-               f"issued {_when(result.status_list_issued_at)})")  # fmt: skip
-    raise typer.Exit(0 if result.verdict == "valid" else 1)
+        use = i18n.gettext(USE_WORDS[c.use]) if c.use in USE_WORDS else c.use
+        rows = [
+            (i18n.gettext("Permit No."), c.permit_number),
+            (i18n.gettext("Name (as in passport)"), c.holder_name),
+            (i18n.gettext("Nationality"), c.nationality),
+            (i18n.gettext("Valid until"), i18n.format_date(c.valid_until)),
+            (i18n.gettext("QR code"), i18n.gettext("{use}, made {time}, key {kid}", use=use, time=_at(issued),
+                                                   kid=c.key_id)),
+        ]  # fmt: skip
+        width = max(_width(label) for label, _ in rows)
+        for label, value in rows:
+            typer.echo(f"  {label}{' ' * (width - _width(label))}  {value}")
+    typer.echo(i18n.ngettext(
+        "The status list is {n} hour old (last synced {synced}, issued {issued}).",
+        "The status list is {n} hours old (last synced {synced}, issued {issued}).",
+        hours, synced=_at(result.synced_at), issued=_at(result.status_list_issued_at),
+    ))  # fmt: skip
+    if result.verdict != verdicts.VALID:
+        raise typer.Exit(EXIT_NOT_VALID)
+    raise typer.Exit(EXIT_STALE if stale else EXIT_VALID)
+
+
+def _say_synced(report: offline.SyncReport) -> None:
+    from workcard.web import i18n
+
+    if report.first_use:
+        typer.echo(
+            i18n.gettext("Trusting the server's trust anchor on first use: {anchor}", anchor=report.anchor)
+        )
+        typer.echo("  " + i18n.gettext(
+            "Compare it with the output of `workcard keys anchor` on the server; --anchor pins it instead."))  # fmt: skip
+    typer.echo(
+        i18n.gettext("Synced at {time} from {server}.", time=_at(report.synced_at), server=report.server)
+    )
+    change = {True: i18n.gettext("updated"), False: i18n.gettext("unchanged")}
+    typer.echo("  " + i18n.ngettext("Trust list: {n} key ({change}).", "Trust list: {n} keys ({change}).",
+                                    report.keys, change=change[report.trust_list_changed]))  # fmt: skip
+    typer.echo("  " + i18n.ngettext(
+        "Status list: {n} entry ({change}), issued {time}.", "Status list: {n} entries ({change}), issued {time}.",
+        report.entries, change=change[report.status_list_changed], time=_at(report.status_list_issued_at),
+    ))  # fmt: skip

@@ -30,15 +30,19 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from workcard.credentials import cose
 from workcard.credentials.errors import CredentialError
+from workcard.errors import DomainError
+from workcard.web.vocabulary import N_
 
 TRUST_LIST = "wc-trust-list"
 STATUS_LIST = "wc-status-list"
 VERSION = 1
 ENTRY_BYTES = 16
+KINDS = {TRUST_LIST: N_("trust list"), STATUS_LIST: N_("status list")}  # the ``kind`` param of messages
 
 
-class ListError(Exception):
-    """A trust or status list that is not authentic or not well formed (message in English)."""
+class ListError(DomainError):
+    """A trust or status list that is not authentic or not well formed. The message is an English msgid;
+    a ``kind`` param is one of ``KINDS`` and is translated too where the message is shown."""
 
 
 def status_entry(permit_number: str) -> bytes:
@@ -65,9 +69,9 @@ def from_b64url(text: str) -> bytes:
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except ValueError:
-        raise ListError("the anchor is not base64url") from None
+        raw = b""  # refused below, as a key of the wrong length is
     if len(raw) != 32:
-        raise ListError("an Ed25519 anchor key is 32 bytes")
+        raise ListError("The anchor is not an Ed25519 public key in base64url (43 characters).")
     return raw
 
 
@@ -134,30 +138,31 @@ def sign_status_list(entries: list[bytes], *, issued_at: int, anchor: ed25519.Ed
                  anchor)  # fmt: skip
 
 
-def _open(data: bytes, kind: str, anchor: bytes | None, max_depth: int) -> tuple[dict[str, Any], bytes]:
+def _open(data: bytes, wanted: str, anchor: bytes | None, max_depth: int) -> tuple[dict[str, Any], bytes]:
     """Check the signature (with ``anchor``, or, trusting on first use, with the anchor the trust list
     names) and the type; return the payload and the anchor that verified it."""
+    kind = KINDS[wanted]
     try:
         message = cose.parse_sign1(data)
         payload = cose.decode_cbor(message.payload, max_depth=max_depth)
-    except CredentialError as exc:
-        raise ListError(f"not a signed {kind}: {exc}") from None
-    wanted = TRUST_LIST if kind == "trust list" else STATUS_LIST
+    except CredentialError:
+        raise ListError("This is not a signed {kind}.", kind=kind) from None
     if type(payload) is not dict or payload.get("type") != wanted or payload.get("v") != VERSION:
-        raise ListError(f"not a {kind} of version {VERSION}")
+        raise ListError("This is not a {kind} of version {version}.", kind=kind, version=VERSION)
     if anchor is None:
         named = payload.get("anchor")
         if type(named) is not bytes or len(named) != 32:
-            raise ListError(f"the {kind} names no anchor to trust on first use")
+            raise ListError("The {kind} names no anchor to trust on first use.", kind=kind)
         anchor = named
     if message.kid != anchor_kid(anchor):
-        raise ListError(f"the {kind} is signed by another anchor ({message.kid.decode(errors='replace')})")
+        raise ListError("The {kind} is signed by another anchor ({kid}).", kind=kind,
+                        kid=message.kid.decode(errors="replace"))  # fmt: skip
     try:
         cose.verify_sign1(message, cose.load_public_key(cose.EDDSA, anchor), expected_alg=cose.EDDSA)
-    except (CredentialError, ValueError) as exc:
-        raise ListError(f"the {kind}'s signature does not verify with the anchor: {exc}") from None
+    except (CredentialError, ValueError):
+        raise ListError("The {kind}'s signature does not verify with the anchor.", kind=kind) from None
     if type(payload.get("issued_at")) is not int:
-        raise ListError(f"the {kind} has no issue time")
+        raise ListError("The {kind} has no issue time.", kind=kind)
     return payload, anchor
 
 
@@ -166,23 +171,23 @@ def _int(entry: dict[str, Any], name: str, *, optional: bool = False) -> int | N
     if value is None and optional:
         return None
     if type(value) is not int:
-        raise ListError(f"trust list key field {name!r} must be an integer")
+        raise ListError("A key of the trust list has no integer “{name}”.", name=name)
     return value
 
 
 def open_trust_list(data: bytes, anchor: bytes | None) -> TrustList:
     """Verify and read a trust list. ``anchor`` is the pinned anchor key (raw); None trusts the one
     the list names (first use: the caller must say so and store it)."""
-    payload, anchor = _open(data, "trust list", None if anchor is None else bytes(anchor), max_depth=3)
+    payload, anchor = _open(data, TRUST_LIST, None if anchor is None else bytes(anchor), max_depth=3)
     if payload.get("anchor") != anchor:
-        raise ListError("the trust list names another anchor than the one that signed it")
+        raise ListError("The trust list names another anchor than the one that signed it.")
     raw_keys = payload.get("keys")
     if type(raw_keys) is not list:
-        raise ListError("the trust list has no keys")
+        raise ListError("The trust list has no keys.")
     keys = []
     for entry in raw_keys:
         if type(entry) is not dict or type(entry.get("kid")) is not str or type(entry.get("x")) is not bytes:
-            raise ListError("a trust list key needs a kid and a public key")
+            raise ListError("A key of the trust list has no kid or no public key.")
         keys.append(
             TrustedKey(
                 kid=entry["kid"], alg=_int(entry, "alg"), x=entry["x"],  # type: ignore[arg-type]
@@ -195,10 +200,10 @@ def open_trust_list(data: bytes, anchor: bytes | None) -> TrustList:
 
 
 def open_status_list(data: bytes, anchor: bytes) -> StatusListDoc:
-    payload, _ = _open(data, "status list", bytes(anchor), max_depth=2)
+    payload, _ = _open(data, STATUS_LIST, bytes(anchor), max_depth=2)
     entries = payload.get("entries")
     if type(entries) is not list or any(type(e) is not bytes or len(e) != ENTRY_BYTES for e in entries):
-        raise ListError(f"status list entries must be {ENTRY_BYTES}-byte strings")
+        raise ListError("The status list's entries are not strings of {size} bytes.", size=ENTRY_BYTES)
     if entries != sorted(entries):
-        raise ListError("status list entries must be sorted")
+        raise ListError("The status list's entries are not sorted.")
     return StatusListDoc(issued_at=payload["issued_at"], entries=tuple(entries))

@@ -12,6 +12,11 @@ is refused, so a replayed old status list cannot bring a cancelled permit back.
 ``verify_until``), and the permit's status with the claims' dates and the status list. The result
 says how old the status list is: a permit cancelled after the last sync still looks valid here, which
 is why online verification (which reads the live record) is preferred whenever there is a network.
+That age counts from the last sync recorded in ``state.json``, a file of this machine that is not
+signed: it is the verifier's own record, trusted as the machine is.
+
+Errors are :class:`OfflineError` (or :class:`~workcard.credentials.lists.ListError` as its ``reason``)
+with English msgids, translated where they are shown.
 
 Nothing here touches the database; offline checks are not recorded on the server."""
 
@@ -28,8 +33,10 @@ import httpx
 from workcard import clock
 from workcard.credentials import cose, cwt, lists
 from workcard.credentials import verdicts as v
-from workcard.credentials.errors import CredentialError
+from workcard.credentials.errors import CredentialError, Expired
+from workcard.errors import DomainError
 from workcard.files import write_private
+from workcard.web import i18n
 
 DEFAULT_DIR = Path("~/.cache/workcard-verify")
 TRUST_FILE = "trust-list.cose"
@@ -42,8 +49,22 @@ MAX_DOCUMENT = 64 * 1024 * 1024
 MAX_TEXT = 1024
 
 
-class OfflineError(Exception):
-    """Sync or verification could not be done (English message for the person at the terminal)."""
+class OfflineError(DomainError):
+    """Sync or verification could not be done. The message is an English msgid for the person at the
+    terminal; a ``reason`` param is the :class:`~workcard.credentials.lists.ListError` behind it."""
+
+
+def explain(exc: DomainError) -> str:
+    """An error of the offline verifier in the current language, with the reason behind it and the
+    kind of list it names translated too."""
+    params = {}
+    for name, value in exc.params.items():
+        if isinstance(value, DomainError):
+            value = explain(value)
+        elif name == "kind":
+            value = i18n.gettext(value)
+        params[name] = value
+    return i18n.gettext(exc.message, **params)
 
 
 def _epoch(value: int) -> dt.datetime:
@@ -76,6 +97,14 @@ class _Store:
         except (ValueError, TypeError):
             return {}
 
+    def synced_at(self) -> dt.datetime | None:
+        """When a server last confirmed the held lists current; None if not recorded or unreadable."""
+        try:
+            value = dt.datetime.fromisoformat(self.state()["synced_at"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return value if value.tzinfo is not None else None
+
 
 @dataclass(frozen=True)
 class SyncReport:
@@ -97,13 +126,15 @@ def _get(client: httpx.Client, url: str, etag: str | None) -> tuple[bytes | None
     try:
         resp = client.get(url, headers=headers)
     except httpx.HTTPError as exc:
-        raise OfflineError(f"cannot fetch {url}: {exc}") from None
+        raise OfflineError(
+            "Cannot fetch {url} ({error}).", url=url, error=str(exc) or type(exc).__name__
+        ) from None
     if resp.status_code == 304 and etag:
         return None, etag
     if resp.status_code != 200:
-        raise OfflineError(f"{url} answered HTTP {resp.status_code}")
+        raise OfflineError("{url} answered with HTTP status {status}.", url=url, status=resp.status_code)
     if len(resp.content) > MAX_DOCUMENT:
-        raise OfflineError(f"{url} sent more than {MAX_DOCUMENT} bytes")
+        raise OfflineError("{url} sent more than {limit} bytes.", url=url, limit=MAX_DOCUMENT)
     return resp.content, resp.headers.get("etag")
 
 
@@ -120,7 +151,7 @@ def _fetch_checked(client: httpx.Client, url: str, held: bytes | None, etag: str
     try:
         return open_(body), body, new_etag
     except lists.ListError as exc:
-        raise OfflineError(f"{url}: {exc}") from None
+        raise OfflineError("The list at {url} is refused: {reason}", url=url, reason=exc) from None
 
 
 def sync(
@@ -141,11 +172,13 @@ def sync(
         pinned = store.anchor()
         given = lists.from_b64url(anchor) if anchor else None
     except lists.ListError as exc:
-        raise OfflineError(f"the anchor is not an Ed25519 public key in base64url: {exc}") from None
+        raise OfflineError("The trust anchor is refused: {reason}", reason=exc) from None
     if given is not None and pinned is not None and given != pinned:
         raise OfflineError(
-            f"{store.dir} pins another trust anchor ({lists.b64url(pinned)}); use another --dir for another "
-            "server, or remove the directory if the server's anchor really changed"
+            "{dir} pins another trust anchor ({anchor}); use another --dir for another server, or remove "
+            "the directory if the server's anchor really changed.",
+            dir=str(store.dir),
+            anchor=lists.b64url(pinned),
         )
     pinned = given or pinned
     held_trust, held_status = store.read(TRUST_FILE), store.read(STATUS_FILE)
@@ -198,9 +231,9 @@ def _refuse_rollback(
     except lists.ListError:
         return  # the held copies were not trusted anyway
     if old_trust is not None and trust.issued_at < old_trust.issued_at:
-        raise OfflineError("the server sent an older trust list than the one held here; refused")
+        raise OfflineError("The server sent an older trust list than the one held here; it is refused.")
     if old_status is not None and status.issued_at < old_status.issued_at:
-        raise OfflineError("the server sent an older status list than the one held here; refused")
+        raise OfflineError("The server sent an older status list than the one held here; it is refused.")
 
 
 @dataclass(frozen=True)
@@ -210,6 +243,7 @@ class OfflineVerdict:
     checked_at: dt.datetime
     status_list_issued_at: dt.datetime
     synced_at: dt.datetime | None  # when the server last confirmed the held lists current
+    server: str | None  # where they were synced from
     params: dict[str, str] = field(default_factory=dict)
     claims: cwt.PermitClaims | None = None
 
@@ -227,16 +261,17 @@ def verify(text: str, directory: Path = DEFAULT_DIR, *, now: dt.datetime | None 
         held_trust, held_status = store.read(TRUST_FILE), store.read(STATUS_FILE)
         if anchor is None or held_trust is None or held_status is None:
             raise OfflineError(
-                f"no trust list in {store.dir}; run `workcard verify --sync URL` first, while online"
+                "No lists in {dir} yet: run `workcard verify --sync URL` first, while online.",
+                dir=str(store.dir),
             )
         trust = lists.open_trust_list(held_trust, anchor)
         status = lists.open_status_list(held_status, anchor)
     except lists.ListError as exc:
-        raise OfflineError(f"the lists in {store.dir} do not check: {exc}; sync again") from None
+        raise OfflineError("The lists in {dir} do not check: {reason} Sync again.", dir=str(store.dir),
+                           reason=exc) from None  # fmt: skip
     now = now or clock.now()
-    state = store.state()
-    synced = dt.datetime.fromisoformat(state["synced_at"]) if state.get("synced_at") else None
-    base = {"checked_at": now, "status_list_issued_at": _epoch(status.issued_at), "synced_at": synced}
+    base = {"checked_at": now, "status_list_issued_at": _epoch(status.issued_at),
+            "synced_at": store.synced_at(), "server": store.state().get("server")}  # fmt: skip
     now_s = int(now.timestamp())
     used: dict[bytes, lists.TrustedKey] = {}
 
@@ -250,6 +285,10 @@ def verify(text: str, directory: Path = DEFAULT_DIR, *, now: dt.datetime | None 
     text = text.strip() if isinstance(text, str) else text
     try:
         claims = cwt.decode_token(text, resolve_key=resolve, now=now_s, max_len=MAX_TEXT)
+    except Expired as exc:  # a letter's code expires after its permit ended: say which ended when
+        if not (isinstance(exc.claims, cwt.PermitClaims) and exc.claims.use == "letter"):
+            return OfflineVerdict(v.EXPIRED, v.TOKEN_EXPIRED, **base)
+        claims = exc.claims
     except CredentialError as exc:
         found = next(iter(used.values()), None)
         verdict, reason = v.refusal(exc, text, alg=found.alg if found else None)

@@ -39,7 +39,10 @@ class VerificationResponse(BaseModel):
         "bad_signature (altered or forged), unknown_key (signed with a key not trusted), malformed "
         "(not a permit code, damaged, or a foreign algorithm)."
     )
-    reason: str = Field(description="The verdict explained for people, in the request's language.")
+    reason: str = Field(
+        description="The verdict explained for people, in the request's language (Accept-Language), dates "
+        "included; the other fields are for machines (ISO dates)."
+    )
     checked_at: dt.datetime
     permit: VerifiedPermit | None = Field(
         default=None,

@@ -1,11 +1,15 @@
 """The verdicts of a permit QR check and their reasons: the same words online (API, pages) and
-offline (``workcard verify``). Pure: no database. Reasons are English msgids with ``{placeholders}``,
-translated where they are shown."""
+offline (``workcard verify``). Pure: no database. Reasons are English msgids with ``{placeholders}``;
+their params stay machine-readable (dates in ISO) and :func:`reason_text` shows them to a person."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+
 from workcard.credentials import cose, cwt
 from workcard.credentials.errors import BadSignature, CredentialError, Expired, NotYetValid, UnknownKey
+from workcard.web import i18n
 from workcard.web.vocabulary import N_
 
 VALID = "valid"
@@ -34,6 +38,16 @@ TOKEN_UNKNOWN_KEY = N_("The QR code was signed with a key that this system does 
 TOKEN_OUTSIDE_WINDOW = N_("The QR code claims a time when its key did not sign codes.")
 TOKEN_WRONG_ALG = N_("The QR code is signed with an algorithm that this system does not accept.")
 TOKEN_MALFORMED = N_("This is not a work permit QR code, or the code is damaged.")
+DATE_PARAMS = ("date",)  # reason params holding an ISO date
+
+
+def reason_text(reason: str, params: Mapping[str, str]) -> str:
+    """A verdict's reason in the current language, its dates written as the pages write them."""
+    shown = {
+        name: i18n.format_date(dt.date.fromisoformat(value)) if name in DATE_PARAMS else value
+        for name, value in params.items()
+    }
+    return i18n.gettext(reason, **shown)
 
 
 def token_alg(text: str) -> int | None:

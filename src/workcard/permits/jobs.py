@@ -51,3 +51,18 @@ def expire_due(session: Session) -> int:
     events.publish(session, "permits.expired", "permit_batch", len(rows), valid_until=day.isoformat(),
                    permits=listed)  # fmt: skip
     return len(rows)
+
+
+def expiry_record(session: Session, permit: Permit) -> audit.AuditRecord | None:
+    """The audit record of the cohort in which ``expire_due`` expired this permit, for its history
+    (the record is the cohort's, so it is not among the permit's own records)."""
+    if permit.status != EXPIRED:
+        return None
+    cohorts = session.scalars(
+        select(audit.AuditRecord).where(
+            audit.AuditRecord.action == "permit.expire",
+            audit.AuditRecord.subject_type == "permit_batch",
+            audit.AuditRecord.subject_id.startswith(f"{permit.valid_until.isoformat()}:", autoescape=True),
+        )
+    )
+    return next((r for r in cohorts if any(p["id"] == permit.id for p in r.after["permits"])), None)

@@ -3,6 +3,8 @@ employer register, and the public page the letter's QR code opens."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from workcard import clock
 from workcard.errors import InvalidInput, NotFound
 from workcard.iam.models import StaffUser
 from workcard.iam.roles import Role
-from workcard.permits import rules, service
+from workcard.permits import jobs, rules, service
 from workcard.permits.models import Employer, Foreigner, Permit
 from workcard.permits.states import ApplicationKind, ApplicationState, Category, PermitState
 from workcard.web import csrf
@@ -369,16 +371,28 @@ def _holders(db: Session, rows: list[Permit]) -> dict[int, Foreigner]:
     return {f.id: f for f in db.scalars(select(Foreigner).where(Foreigner.id.in_(ids)))} if ids else {}
 
 
+def _ended_on(permit: Permit, status: str) -> dt.date | None:
+    """The day a cancelled or expired permit ended, as verifiers are told (``credentials.service``)."""
+    if status == PermitState.CANCELLED.value and permit.cancelled_at is not None:
+        return permit.cancelled_at.astimezone(clock.CHINA).date()
+    if status == PermitState.EXPIRED.value:
+        return permit.valid_until
+    return None
+
+
 def _permit_context(db: Session, user: StaffUser, permit_id: int) -> dict[str, object]:
     permit = service.get_permit(db, user, permit_id)
+    status = service.live_status(permit, clock.today())
+    expiry = jobs.expiry_record(db, permit)
     return {
         "permit": permit,
         "person": db.get(Foreigner, permit.foreigner_id),
         "employer": db.get(Employer, permit.employer_id),
         "letters": service.list_letters(db, user, permit.id),
-        "history": service.permit_history(db, permit),
+        "history": service.permit_history(db, permit) + ([expiry] if expiry else []),
         "history_labels": service.HISTORY_ACTIONS,
-        "live_status": service.live_status(permit, clock.today()),
+        "live_status": status,
+        "ended_on": _ended_on(permit, status),
         "is_officer": user.role == Role.PERMIT_OFFICER.value,
         "is_employer": user.role == Role.EMPLOYER_STAFF.value,
         "base": "/officer" if user.role != Role.EMPLOYER_STAFF.value else "/employer",
@@ -394,6 +408,9 @@ def permit_detail(
     user: StaffUser = Depends(reader),
 ) -> Response:
     return page(request, "permits/permit.html", **_permit_context(db, user, permit_id))
+
+
+PERMIT_NOTICES = {"renew": "permit_renewed", "modify": "permit_modified", "cancel": "permit_cancelled"}
 
 
 @router.post("/officer/permits/{permit_id}")
@@ -429,7 +446,7 @@ def permit_act(
         db,
         action,
         template="permits/permit.html",
-        on_success=lambda _p: redirect(f"/officer/permits/{permit_id}"),
+        on_success=lambda _p: redirect(f"/officer/permits/{permit_id}", notice=PERMIT_NOTICES[op]),
         **ctx,
     )
 
@@ -443,7 +460,11 @@ def letter(
     found = service.get_letter(db, user, permit_id, version)
     permit = service.get_permit(db, user, permit_id)
     disposition = "attachment" if download else "inline"
+    # The letter of an ended permit is still served, as a record; its file name says the permit ended.
+    status = service.live_status(permit, clock.today())
+    ended = f"-{status}" if _ended_on(permit, status) else ""
     return Response(found.pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'{disposition}; filename="work-permit-{permit.number}-v{found.version}.pdf"',
+        "Content-Disposition":
+            f'{disposition}; filename="work-permit-{permit.number}-v{found.version}{ended}.pdf"',
         "Cache-Control": "private, no-store",
     })  # fmt: skip

@@ -11,9 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
+from workcard.config import get_settings
 from workcard.errors import DomainError, InvalidInput
 from workcard.web.errors import message_of
-from workcard.web.templating import render
+from workcard.web.templating import NOTICE_COOKIE, render
 
 T = TypeVar("T")
 
@@ -39,8 +40,14 @@ def parse_int(value: str | None, *, field: str) -> int:
         raise InvalidInput("Please enter a whole number.", field=field) from None
 
 
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+def redirect(url: str, *, notice: str | None = None) -> RedirectResponse:
+    """303 See Other. ``notice``, a key of ``vocabulary.NOTICES``, is said once on the page the redirect
+    leads to: a short-lived cookie that ``templating.render`` reads and clears."""
+    resp = RedirectResponse(url, status_code=303)
+    if notice is not None:
+        resp.set_cookie(NOTICE_COOKIE, notice, max_age=60, httponly=True, samesite="lax",
+                        secure=get_settings().secure_cookies())  # fmt: skip
+    return resp
 
 
 def attempt(

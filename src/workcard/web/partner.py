@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from workcard import audit
 from workcard.errors import DomainError
@@ -20,7 +21,23 @@ from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 
-basic = HTTPBasic(auto_error=False, description="Client id and secret issued by the platform administrator.")
+
+class _Basic(HTTPBasic):
+    """HTTP Basic that hands an undecodable header on as empty credentials, so that the call is refused
+    and audited like any other with wrong credentials (the framework's own answer is a bare 401)."""
+
+    async def __call__(self, request: HTTPConnection) -> HTTPBasicCredentials | None:  # type: ignore[override]
+        try:
+            return await super().__call__(request)
+        except HTTPException:
+            return HTTPBasicCredentials(username="", password="")
+
+
+basic = _Basic(
+    auto_error=False,
+    scheme_name="HTTPBasic",
+    description="Client id and secret issued by the platform administrator.",
+)
 
 P = TypeVar("P")  # what one call asks
 C = TypeVar("C")  # what the domain reads once for a group of calls

@@ -10,9 +10,11 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 from workcard.web import csrf, i18n
+from workcard.web.vocabulary import NOTICES
 
 PACKAGE = Path(__file__).resolve().parent.parent
 DOMAINS = ("web", "iam", "permits", "credentials")
+NOTICE_COOKIE = "wc_notice"
 
 
 def _env() -> Environment:
@@ -39,11 +41,18 @@ ENV = _env()
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The page, with the signed-in person's header and, once, the notice an action left for it
+    (``forms.redirect(url, notice=...)``)."""
     context.setdefault("user", getattr(request.state, "viewer", None))
+    notice = NOTICES.get(request.cookies.get(NOTICE_COOKIE, ""))
     html = ENV.get_template(template).render(
         request=request,
         locale=i18n.current_locale.get(),
         csrf_token=csrf.token(request),
+        flash=i18n.gettext(notice) if notice else None,
         **context,
     )
-    return HTMLResponse(html, status_code=status_code)
+    response = HTMLResponse(html, status_code=status_code)
+    if NOTICE_COOKIE in request.cookies:
+        response.delete_cookie(NOTICE_COOKIE)
+    return response

@@ -21,4 +21,11 @@ LABEL_WORDS = [
     N_("Permit issued"), N_("Paper permit imported"), N_("Permit renewed"), N_("Permit modified"),
     N_("Permit cancelled"), N_("Permit expired"), N_("Notification letter issued"),
     N_("Conflict"), N_("Too large"), N_("Invalid input"), N_("Too many requests"), N_("Server error"), N_("Error"),
+    N_("Unsupported media type"),
 ]  # fmt: skip
+# What a page says once after an action led to it (``forms.redirect(url, notice=KEY)``), by key.
+NOTICES = {
+    "permit_renewed": N_("The permit was renewed; a new version of the notification letter was issued."),
+    "permit_modified": N_("The permit was modified; a new version of the notification letter was issued."),
+    "permit_cancelled": N_("The permit was cancelled. Verifiers see it as cancelled from now on."),
+}

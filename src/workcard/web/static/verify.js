@@ -27,6 +27,7 @@ document.addEventListener("DOMContentLoaded", () => {
       if (answer.found) {
         stream.getTracks().forEach((t) => t.stop());
         form.querySelector("textarea[name=qr_text]").value = answer.text;
+        form.querySelector("input[name=photo]").value = ""; // the camera's code is the one to check
         form.submit();
         return;
       }
