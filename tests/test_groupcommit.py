@@ -168,3 +168,18 @@ def test_concurrent_partner_calls_are_each_counted_checked_and_recorded(
         assert session.scalar(select(func.sum(RateCounter.count))) == 16
         assert audit.verify(session).ok
     engine.dispose()
+
+
+def test_a_call_given_up_before_its_group_is_dropped_and_the_others_go_on(committed_maker):  # SPEC X3
+    handler = Recorder()
+    group = groupcommit.GroupCommit(committed_maker, handler)
+    handler.release.clear()
+    first = group.submit("a")
+    time.sleep(0.05)
+    gone, kept = group.submit("gone"), group.submit("kept")
+    assert gone.cancel()  # its request was cancelled while it waited
+    handler.release.set()
+    assert first.result(10) == "A" and kept.result(10) == "KEPT"
+    assert handler.groups == [["a"], ["kept"]]
+    assert _actions(committed_maker) == ["a", "kept"]
+    assert group.submit("later").result(10) == "LATER"  # the thread is still serving

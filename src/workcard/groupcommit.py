@@ -63,6 +63,14 @@ class GroupCommit(Generic[T, R]):
         return await asyncio.wrap_future(self.submit(call))
 
     def _work(self) -> None:
+        try:
+            self._serve()
+        finally:  # however the thread ends, the next call starts a new one
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+
+    def _serve(self) -> None:
         while True:
             try:
                 first = self._queue.get(timeout=IDLE_SECONDS)
@@ -72,24 +80,32 @@ class GroupCommit(Generic[T, R]):
                         self._thread = None
                         return
                 continue
-            group = [first]
-            while len(group) < MAX_GROUP:
+            taken = [first]
+            while len(taken) < MAX_GROUP:
                 try:
-                    group.append(self._queue.get_nowait())
+                    taken.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            self._run(group)
+            # A call whose caller gave up (its request was cancelled) is dropped before any work; the
+            # others can no longer be cancelled, so their answers are always delivered.
+            group = [(call, future) for call, future in taken if future.set_running_or_notify_cancel()]
+            if group:
+                self._run(group)
 
     def _run(self, group: list[tuple[T, concurrent.futures.Future[R]]]) -> None:
         try:
             answers = self._transaction([call for call, _ in group])
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
             if len(group) > 1:
                 for one in group:
                     self._run([one])
             else:
                 group[0][1].set_exception(exc)
             return
+        except BaseException as exc:  # the thread is being stopped: no caller may wait for ever
+            for _, future in group:
+                future.set_exception(exc)
+            raise
         for (_, future), answer in zip(group, answers, strict=True):
             if isinstance(answer, DomainError):
                 future.set_exception(answer)
