@@ -37,8 +37,8 @@ bench: $(STAMP)
 
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output $(KEYWORDS) -o src/workcard/locale/messages.pot .
-	$(BIN)/pybabel update -i src/workcard/locale/messages.pot -d src/workcard/locale -l zh_CN --no-fuzzy-matching
-	$(BIN)/pybabel update -i src/workcard/locale/messages.pot -d src/workcard/locale -l en --no-fuzzy-matching
+	$(BIN)/pybabel update -i src/workcard/locale/messages.pot -d src/workcard/locale -l zh_CN --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel update -i src/workcard/locale/messages.pot -d src/workcard/locale -l en --no-fuzzy-matching --ignore-obsolete
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

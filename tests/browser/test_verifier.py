@@ -168,7 +168,7 @@ def test_the_code_page_says_when_no_code_is_available(browser, server, shots):  
         page.clock.run_for(101_000)  # the renewal is due 20 s before the two minutes are over
         countdown = page.locator("[data-code-countdown]")
         expect(countdown).to_have_text(
-            re.compile(r"^The work permit is cancelled; its QR code is not available\.$", re.I)
+            re.compile(r"^The work permit was cancelled; its QR code is not available\.$")
         )
         expect(countdown).to_have_attribute("role", "alert")
         expect(page.get_by_role("img", name="QR code")).to_be_hidden()

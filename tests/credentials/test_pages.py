@@ -225,10 +225,10 @@ def test_dynamic_code_json_answers_errors_in_json(client, db, world, make_permit
     assert _problem(client.get(url), 401)["type"] == "urn:workcard:problem:unauthorized"  # no redirect
     sign_in(client, world.officer.username)
     en = _problem(client.get(url, headers=EN), 409)
-    assert en["detail"].endswith("; its QR code is not available.")
+    assert en["detail"] == "The work permit was cancelled; its QR code is not available."
     assert en["title"] == "Conflict"
     zh = _problem(client.get(url, headers=ZH), 409)
-    assert zh["detail"] == "该工作许可状态为已注销，二维码不可用。"
+    assert zh["detail"] == "该工作许可已注销，二维码不可用。"
     assert _problem(client.get("/officer/permits/999999/code.json", headers=EN), 404)["detail"]
     client.cookies.clear()
     sign_in(client, world.other_staff.username)  # another employer's permit

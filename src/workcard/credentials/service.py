@@ -85,7 +85,9 @@ def ecard_code(session: Session, permit: Permit) -> str:
     cancelled: the work-permit services are then unavailable (SPEC E9)."""
     status = permits.live_status(permit, clock.today())
     if status in (PermitState.EXPIRED.value, PermitState.CANCELLED.value):
-        raise Conflict("The work permit is {state}; its QR code is not available.", state=status)
+        if status == PermitState.CANCELLED.value:
+            raise Conflict("The work permit was cancelled; its QR code is not available.")
+        raise Conflict("The work permit has expired; its QR code is not available.")
     now = clock.now()
     return _sign(session, permit, use="ecard", expires=now + ECARD_LIFETIME, now=now)
 
