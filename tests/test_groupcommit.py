@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tests.conftest import basic_auth
@@ -83,7 +84,7 @@ def test_calls_that_arrive_together_share_one_transaction(committed_maker):
         assert audit.verify(session).ok
 
 
-def test_a_failing_group_is_retried_call_by_call(committed_maker):
+def test_a_failing_group_is_run_again_in_halves_so_one_bad_call_fails_alone(committed_maker):
     handler = Recorder()
     group = groupcommit.GroupCommit(committed_maker, handler)
     handler.release.clear()
@@ -97,22 +98,85 @@ def test_a_failing_group_is_retried_call_by_call(committed_maker):
         futures[2].result(10)
     with pytest.raises(Conflict):
         futures[3].result(10)
-    assert handler.groups[1] == ["b", "boom", "refused", "d"]  # the group failed, then one by one
-    assert _actions(committed_maker) == ["a", "b", "d"]  # nothing of the failed group was kept twice
+    assert handler.groups[1:] == [
+        ["b", "boom", "refused", "d"],
+        ["b", "boom"],
+        ["b"],
+        ["boom"],
+        ["refused", "d"],
+    ]
+    assert _actions(committed_maker) == ["a", "b", "d"]  # nothing of the failed groups was kept
+
+
+def test_an_unreachable_database_fails_the_group_without_running_it_again(committed_maker):
+    class Down(Recorder):
+        def __call__(self, session: Session, calls: Any) -> list[Any]:
+            self.groups.append(list(calls))
+            raise OperationalError("SELECT 1", {}, ConnectionError("connection refused"))
+
+    handler = Down()
+    group = groupcommit.GroupCommit(committed_maker, handler)
+    handler.release.clear()
+    futures = [group.submit(c) for c in ("x", "y", "z")]
+    for future in futures:
+        with pytest.raises(OperationalError):
+            future.result(10)
+    assert len(handler.groups) <= 2 and all(len(g) > 0 for g in handler.groups)  # no call-by-call retry
+
+
+def _one_group(maker: Any, handler: Recorder, calls: tuple[str, ...]) -> tuple[Any, list[Any]]:
+    """Submit ``calls`` while the handler is held, so that they make one group; return the group and
+    the calls' futures."""
+    group = groupcommit.GroupCommit(maker, handler)
+    handler.release.clear()
+    futures = [group.submit(c) for c in calls]
+    handler.release.set()
+    return group, futures
 
 
 def test_a_failed_commit_fails_every_call_of_the_group(committed_maker, monkeypatch):
     def failing_commit(self: Session) -> None:
         raise RuntimeError("disk full")
 
-    group = groupcommit.GroupCommit(committed_maker, Recorder())
     monkeypatch.setattr(Session, "commit", failing_commit)
-    futures = [group.submit(c) for c in ("x", "y")]
+    _, futures = _one_group(committed_maker, Recorder(), ("x", "y"))
     for future in futures:
         with pytest.raises(RuntimeError, match="disk full"):
             future.result(10)
     monkeypatch.undo()
     assert _actions(committed_maker) == []
+
+
+def test_a_commit_that_wrote_but_raised_is_not_run_again(committed_maker, monkeypatch):  # SPEC X3
+    real_commit = Session.commit
+
+    def commit_then_lose_the_connection(self: Session) -> None:
+        real_commit(self)
+        raise OperationalError("COMMIT", {}, ConnectionError("connection lost after the commit"))
+
+    monkeypatch.setattr(Session, "commit", commit_then_lose_the_connection)
+    _, futures = _one_group(committed_maker, Recorder(), ("p", "q", "r"))
+    for future in futures:
+        with pytest.raises(OperationalError):
+            future.result(10)
+    monkeypatch.undo()
+    assert sorted(_actions(committed_maker)) == ["p", "q", "r"]  # written once, never twice
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the stop, re-raised
+def test_a_stopped_thread_answers_every_waiting_call(committed_maker):
+    class Stopping(Recorder):
+        def __call__(self, session: Session, calls: Any) -> list[Any]:
+            self.release.wait(10)
+            if "stop" in calls:
+                raise SystemExit
+            return super().__call__(session, calls)
+
+    group, futures = _one_group(committed_maker, Stopping(), ("stop", "queued"))
+    for future in futures:
+        with pytest.raises(RuntimeError, match="stopped"):
+            future.result(10)
+    assert group.submit("after").result(10) == "AFTER"  # a new thread serves the next call
 
 
 def test_the_thread_ends_when_idle_and_comes_back(committed_maker, monkeypatch):

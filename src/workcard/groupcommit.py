@@ -8,9 +8,12 @@ them together, in arrival order, in one transaction of one thread: a handful of 
 commit for the whole group, whatever its size.
 
 Every call still gets its own rows (audit record, counter increment, verification row) and its own
-answer, and no call is answered before its group has committed: if the commit fails, every call of
-the group fails. A group that fails is then retried call by call, so one bad call cannot take the
-others down with it.
+answer, and no call is answered before its group has committed. What happens when a group fails:
+
+* the database cannot be reached, or the commit itself failed: every call of the group fails (a
+  commit that failed may still have been written, so it is never run again);
+* anything else (one call's data that the database refuses, a bug): the group is split in two and each
+  half run again, down to single calls, so one bad call fails alone and the others are answered.
 
 The thread is started by the first call and ends after a few idle seconds; one ``GroupCommit`` per
 kind of call and per application, so per server process."""
@@ -19,26 +22,41 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from workcard.errors import DomainError
+from workcard import audit
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# The handler answers each call of the group, in order: a result, or the DomainError that call gets.
-# Changes made for a call that gets an error are committed with the group, so a handler makes none
-# for such a call except those meant to be kept (``DomainError.keep_changes``, e.g. a refusal's audit
-# record). Any other exception fails the whole group.
-Handler = Callable[[Session, Sequence[T]], Sequence[R | DomainError]]
+# The handler answers each call of the group, in order: a result, or the exception that call gets
+# (a DomainError, or a validation error). Changes made for a call that gets an error are committed with
+# the group, so a handler makes none for such a call except those meant to be kept (e.g. a refusal's
+# audit record). An exception the handler raises fails the group (see above).
+Handler = Callable[[Session, Sequence[T]], Sequence[R | Exception]]
 
 MAX_GROUP = 256
 IDLE_SECONDS = 5.0
+# Failures a smaller group would meet again: not worth a retry.
+_NOT_RETRIED = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class _CommitFailed(Exception):
+    """The commit raised: the group may or may not have been written, so it is not run again."""
 
 
 class GroupCommit(Generic[T, R]):
@@ -48,14 +66,16 @@ class GroupCommit(Generic[T, R]):
         self._queue: queue.SimpleQueue[tuple[T, concurrent.futures.Future[R]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._current: list[tuple[T, concurrent.futures.Future[R]]] = []
 
     def submit(self, call: T) -> concurrent.futures.Future[R]:
         future: concurrent.futures.Future[R] = concurrent.futures.Future()
         self._queue.put((call, future))
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._work, name="group-commit", daemon=True)
+                thread.start()  # if this raises, the caller gets the error and the next call tries again
+                self._thread = thread
         return future
 
     async def run(self, call: T) -> R:
@@ -65,6 +85,19 @@ class GroupCommit(Generic[T, R]):
     def _work(self) -> None:
         try:
             self._serve()
+        except BaseException:  # the thread is being stopped: nobody may wait for an answer for ever
+            stopped = RuntimeError("the group-commit thread stopped")
+            for _, future in self._current:
+                if not future.done():
+                    future.set_exception(stopped)
+            while True:
+                try:
+                    _, future = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(stopped)
+            raise
         finally:  # however the thread ends, the next call starts a new one
             with self._lock:
                 if self._thread is threading.current_thread():
@@ -88,38 +121,48 @@ class GroupCommit(Generic[T, R]):
                     break
             # A call whose caller gave up (its request was cancelled) is dropped before any work; the
             # others can no longer be cancelled, so their answers are always delivered.
-            group = [(call, future) for call, future in taken if future.set_running_or_notify_cancel()]
-            if group:
-                self._run(group)
+            self._current = [
+                (call, future) for call, future in taken if future.set_running_or_notify_cancel()
+            ]
+            if self._current:
+                self._run(self._current)
+            self._current = []
 
     def _run(self, group: list[tuple[T, concurrent.futures.Future[R]]]) -> None:
         try:
             answers = self._transaction([call for call, _ in group])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
-            if len(group) > 1:
-                for one in group:
-                    self._run([one])
+            cause = exc.__cause__ if isinstance(exc, _CommitFailed) and exc.__cause__ else exc
+            retry = len(group) > 1 and not isinstance(exc, (_CommitFailed, *_NOT_RETRIED))
+            log.warning("a group of %d calls failed (%s)%s", len(group), type(cause).__name__,
+                        "; running each half again" if retry else "")  # fmt: skip
+            if retry:
+                half = len(group) // 2
+                self._run(group[:half])
+                self._run(group[half:])
             else:
-                group[0][1].set_exception(exc)
+                for _, future in group:
+                    future.set_exception(cause)
             return
-        except BaseException as exc:  # the thread is being stopped: no caller may wait for ever
-            for _, future in group:
-                future.set_exception(exc)
-            raise
         for (_, future), answer in zip(group, answers, strict=True):
-            if isinstance(answer, DomainError):
+            if isinstance(answer, Exception):
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
 
-    def _transaction(self, calls: list[T]) -> Sequence[R | DomainError]:
+    def _transaction(self, calls: list[T]) -> Sequence[R | Exception]:
         with self._make_session() as session:
             try:
                 answers = self._handler(session, calls)
                 if len(answers) != len(calls):
                     raise RuntimeError("a group-commit handler must answer every call")
-                session.commit()
+                session.flush()  # everything the commit would write, so that what fails here is retried
+                audit.write_pending(session)
             except BaseException:
                 session.rollback()
                 raise
+            try:
+                session.commit()
+            except Exception as exc:
+                raise _CommitFailed(str(exc)) from exc
         return answers

@@ -141,3 +141,25 @@ def test_a_failed_commit_is_never_answered_as_success(client, db, make_permit, m
                       json={"permit_number": permit.number, "holder_name": "Jane Doe"})  # fmt: skip
     assert resp.status_code == 500
     assert resp.headers["content-type"] == "application/problem+json"
+
+
+def test_control_characters_in_the_request_are_refused_not_stored(client, db, make_permit):  # SPEC X2, X5
+    """A NUL byte, which PostgreSQL refuses in text, in the client id or the permit number: a clear
+    refusal, recorded (with the character shown as ?), never a failed transaction."""
+    permit = make_permit(passport_name="Jane Doe")
+    body = {"permit_number": permit.number, "holder_name": "Jane Doe"}
+    nul_id = client.post("/api/v1/permits/verify", headers=basic_auth("pc_\x00evil", "x"), json=body)
+    assert nul_id.status_code == 401
+    actors = db.scalars(
+        select(audit.AuditRecord.actor).where(audit.AuditRecord.action == "api.refused")
+    ).all()
+    assert "partner:pc_?evil" in actors
+    cid, secret = _partner(db)
+    nul_number = client.post(
+        "/api/v1/permits/verify", headers=basic_auth(cid, secret), json={**body, "permit_number": "12\x0026"}
+    )
+    assert nul_number.status_code == 422 and nul_number.json()["errors"][0]["field"] == "permit_number"
+    assert (
+        client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret), json=body).json()["result"]
+        == "valid"
+    )

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import basic_auth, csrf_of, sign_in
-from workcard import audit
+from tests.credentials.helpers import partner
+from workcard import audit, clock
+from workcard.iam import service as iam
 from workcard.iam.roles import Role
 from workcard.web import i18n
 from workcard.web.errors import field_error
@@ -27,31 +29,39 @@ def _errors(resp) -> dict[str, str]:
     return {e["field"]: e["message"] for e in resp.json()["errors"]}
 
 
-def test_field_messages_are_the_projects_in_english(client):  # SPEC X2
+@pytest.fixture
+def partner_headers(db) -> dict[str, str]:
+    """A partner system's credentials: the body of a call is looked at once the call is admitted."""
+    return partner(db)
+
+
+def test_field_messages_are_the_projects_in_english(client, partner_headers):  # SPEC X2
     body = {"permit_number": "", "holder_name": "x" * 121, "passport_number": 5, "extra": 1}
-    assert _errors(client.post(VERIFY, json=body, headers=EN)) == {
+    assert _errors(client.post(VERIFY, json=body, headers={**EN, **partner_headers})) == {
         "permit_number": "Must be at least 1 character long.",
         "holder_name": "Must be at most 120 characters long.",
         "passport_number": "Must be text.",
         "extra": "This field is not part of the request.",
     }
-    assert _errors(client.post(VERIFY, json={}, headers=EN)) == {
+    assert _errors(client.post(VERIFY, json={}, headers={**EN, **partner_headers})) == {
         "permit_number": "This field is required.",
         "holder_name": "This field is required.",
     }
-    too_long = client.post("/api/v1/verifications", json={"qr_text": "x" * 1025}, headers=EN)
+    too_long = client.post(
+        "/api/v1/verifications", json={"qr_text": "x" * 1025}, headers={**EN, **partner_headers}
+    )
     assert _errors(too_long) == {"qr_text": "Must be at most 1024 characters long."}
 
 
-def test_field_messages_are_translated(client):  # SPEC X1
+def test_field_messages_are_translated(client, partner_headers):  # SPEC X1
     body = {"holder_name": "x" * 121, "passport_number": 5, "extra": 1}
-    errors = _errors(client.post(VERIFY, json=body, headers=ZH))
+    errors = _errors(client.post(VERIFY, json=body, headers={**ZH, **partner_headers}))
     assert errors.keys() == {"permit_number", "holder_name", "passport_number", "extra"}
     assert all(CJK.search(m) for m in errors.values()), errors
     assert "120" in errors["holder_name"]
     assert (
-        client.post(VERIFY, json=body, headers=ZH).json()["detail"]
-        != (client.post(VERIFY, json=body, headers=EN).json()["detail"])
+        client.post(VERIFY, json=body, headers={**ZH, **partner_headers}).json()["detail"]
+        != (client.post(VERIFY, json=body, headers={**EN, **partner_headers}).json()["detail"])
     )
 
 
@@ -65,14 +75,16 @@ def test_field_messages_are_translated(client):  # SPEC X1
         (b'"text"', "The request body must be a JSON object."),
     ],
 )
-def test_a_body_that_is_not_an_object_is_a_body_level_error(client, raw, message):  # SPEC X2
-    resp = client.post(VERIFY, content=raw, headers={**EN, "Content-Type": "application/json"})
+def test_a_body_that_is_not_an_object_is_a_body_level_error(client, partner_headers, raw, message):  # SPEC X2
+    resp = client.post(
+        VERIFY, content=raw, headers={**EN, **partner_headers, "Content-Type": "application/json"}
+    )
     assert _errors(resp) == {"": message}
 
 
-def test_a_body_that_is_not_json_is_refused_with_415(client):  # SPEC X2
+def test_a_body_that_is_not_json_is_refused_with_415(client, partner_headers):  # SPEC X2
     for content_type in ("application/x-www-form-urlencoded", "text/plain", None):
-        headers = {**EN, **({"Content-Type": content_type} if content_type else {})}
+        headers = {**EN, **partner_headers, **({"Content-Type": content_type} if content_type else {})}
         resp = client.post(VERIFY, content=b'{"permit_number": "1", "holder_name": "x"}', headers=headers)
         assert resp.status_code == 415, (content_type, resp.text)
         assert resp.headers["content-type"] == "application/problem+json"
@@ -81,8 +93,31 @@ def test_a_body_that_is_not_json_is_refused_with_415(client):  # SPEC X2
         assert problem["detail"] == (
             "The request body must be JSON, sent with the header Content-Type: application/json."
         )
-    zh = client.post(VERIFY, content=b"permit_number=1", headers={**ZH, "Content-Type": "text/plain"})
+    zh = client.post(
+        VERIFY, content=b"permit_number=1", headers={**ZH, **partner_headers, "Content-Type": "text/plain"}
+    )
     assert zh.status_code == 415 and CJK.search(zh.json()["detail"]) and CJK.search(zh.json()["title"])
+
+
+def test_a_refused_body_is_still_authenticated_counted_and_recorded(client, db):  # SPEC W5, X2, X5
+    refused = (
+        select(func.count()).select_from(audit.AuditRecord).where(audit.AuditRecord.action == "api.refused")
+    )
+    before = db.scalar(refused)
+    wrong = client.post(
+        VERIFY,
+        content=b"{",
+        headers={**EN, **basic_auth("pc_nobody", "x"), "Content-Type": "application/json"},
+    )
+    assert wrong.status_code == 401 and db.scalar(refused) == before + 1  # credentials come before the body
+    issued = iam.create_partner(db, actor="t", name="P", scopes=["permits:verify"], rate_limit_per_minute=2)
+    auth = basic_auth(issued.client.client_id, issued.secret)
+    with clock.frozen(clock.now()):
+        codes = [
+            client.post(VERIFY, json={"holder_name": 5}, headers={**EN, **auth}).status_code for _ in range(3)
+        ]
+    assert codes == [422, 422, 429]  # bad bodies count against the rate limit like any call
+    assert db.scalar(refused) == before + 2
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from workcard.credentials.schemas import VerificationRequest, VerificationRespon
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.web.deps import get_db
-from workcard.web.partner import ERRORS, PartnerRoute, basic
+from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, basic
 
-router = APIRouter()
+router = APIRouter(route_class=PartnerAPIRoute)
 MEDIA_TYPE = "application/cose"
 # The trust list changes only with the key set and may be cached for an hour; the status list must not be
 # served stale by a cache (it could hide a cancellation): clients revalidate, which the ETag makes a 304.
@@ -78,12 +78,15 @@ _check = PartnerRoute(
     tags=["credentials"],
     summary="Verify a scanned permit QR code (the e-card's or the notification letter's)",
 )
+@_check.serves
 async def create_verification(
     body: VerificationRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
 ) -> VerificationResponse:
     """Checks the code's signature and the permit's live status: a permit cancelled after the code was
     made is `cancelled` at once. Any text gets a verdict (`malformed` for text that is not a permit
-    code), with 200; only a text over 1024 characters is refused (422). Every call is recorded.
+    code), with 200; only a text over 1024 characters is refused (422). Every check is recorded, and
+    every refused call (credentials, scope, rate limit) too; a refused body still counts against the
+    rate limit.
     Requires the scope `permits:verify`."""
     checked = await _check(request, credentials, body)
     return VerificationResponse(

@@ -341,11 +341,19 @@ class PartnerCall:
     request_id: str | None = None
 
 
+_NO_SECRET = _sha256("-")
+
+
+def _printable(text: str) -> str:
+    """``text`` as it may be recorded: characters that are not printable (NUL, controls) shown as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _refuse(session: Session, call: PartnerCall, exc: Refusal, reason: str, scope: Scope) -> Refusal:
     """Record a refused call in the audit trail, kept although the call fails (``keep_changes``)."""
     with audit.in_request(call.request_id):
         audit.record(
-            session, actor=f"partner:{(call.client_id or '-')[:40]}", action="api.refused", subject_type="api",
+            session, actor=f"partner:{_printable(call.client_id or '-')[:40]}", action="api.refused", subject_type="api",
             subject_id=call.path[:64] or "-", after={"reason": reason, "scope": scope.value},
         )  # fmt: skip
     exc.keep_changes = True
@@ -358,13 +366,16 @@ def authenticate_partners(
     """Check each call's credentials and scope, for a group of calls in arrival order
     (``workcard.groupcommit``), with one read of the partners. A refused call gets its error and an
     audit record. The admitted calls are then counted with ``count_partner_calls``."""
-    ids = list({c.client_id[:40] for c in calls if c.client_id})
+    ids = list({c.client_id[:40] for c in calls if c.client_id and c.client_id.isprintable()})
     clients = {c.client_id: c for c in session.scalars(_PARTNERS_BY_ID, {"ids": ids})}
     answers: list[PartnerClient | Refusal] = []
     for call in calls:
         client = clients.get(call.client_id[:40]) if call.client_id else None
-        expected = client.secret_hash if client else _sha256("-")
-        if not (client and client.active and hmac.compare_digest(expected, _sha256(call.secret or ""))):
+        # the same work whether or not the client exists, so that timing tells nothing
+        matches = hmac.compare_digest(
+            client.secret_hash if client else _NO_SECRET, _sha256(call.secret or "")
+        )
+        if not (client and client.active and matches):
             error: Refusal = Unauthorized("The partner credentials are missing or wrong.")
             answers.append(_refuse(session, call, error, "credentials", scope))
         elif scope.value not in client.scopes:
@@ -389,7 +400,8 @@ def count_partner_calls(
     for answer in admitted:
         if isinstance(answer, PartnerClient):
             per_client[answer.client_id] = per_client.get(answer.client_id, 0) + 1
-    counted = {cid: limits.hit(session, f"partner:{cid}", 60, n) for cid, n in per_client.items()}
+    # in a fixed order: two groups that count the same partners never wait for each other in a circle
+    counted = {cid: limits.hit(session, f"partner:{cid}", 60, per_client[cid]) for cid in sorted(per_client)}
     answers = list(admitted)
     seen: dict[str, int] = {}
     for i, (call, answer) in enumerate(zip(calls, admitted, strict=True)):

@@ -11,9 +11,9 @@ from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.permits import service
 from workcard.permits.schemas import MatchedPermit, PermitVerifyRequest, PermitVerifyResponse
-from workcard.web.partner import ERRORS, PartnerRoute, basic
+from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, basic
 
-router = APIRouter()
+router = APIRouter(route_class=PartnerAPIRoute)
 
 
 @router.get("/ping", tags=["service"], summary="Liveness of the API (no authentication)")
@@ -59,6 +59,7 @@ _verify = PartnerRoute(
     tags=["permits"],
     summary="Verify a work permit by its number and the holder's name",
 )
+@_verify.serves
 async def verify_permit(
     body: PermitVerifyRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
 ) -> PermitVerifyResponse:

@@ -13,7 +13,10 @@ VerifyResult = Literal["valid", "not_yet_valid", "expired", "cancelled", "not_fo
 class PermitVerifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    permit_number: str = Field(min_length=1, max_length=40, examples=["1226000000018"])
+    permit_number: str = Field(
+        min_length=1, max_length=40, pattern=r"^[0-9A-Za-z ]+$", examples=["1226000000018"],
+        description="Letters and digits (spaces are ignored).",
+    )  # fmt: skip
     holder_name: str = Field(
         min_length=1, max_length=120, description="Exactly as in the passport.", examples=["Jane Doe"]
     )

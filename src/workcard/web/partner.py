@@ -4,11 +4,13 @@ errors are answered with (RFC 9457)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -42,6 +44,7 @@ basic = _Basic(
 P = TypeVar("P")  # what one call asks
 C = TypeVar("C")  # what the domain reads once for a group of calls
 R = TypeVar("R")  # one call's answer
+E = TypeVar("E", bound=Callable[..., Any])  # a route function
 
 
 class Problem(BaseModel):
@@ -54,6 +57,9 @@ class Problem(BaseModel):
 ERRORS = {
     code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 422, 429)
 }
+
+
+_BODY_REFUSED: Any = object()  # the payload of a call whose body was refused before the route ran
 
 
 @dataclass(frozen=True)
@@ -80,18 +86,24 @@ class PartnerRoute(Generic[P, C, R]):
         self._work = work
         self._finish = finish
 
-    def _handle(self, session: Session, calls: Sequence[_Call[P]]) -> list[R | DomainError]:
+    def serves(self, endpoint: E) -> E:
+        """Mark ``endpoint`` (a route function of a ``PartnerAPIRoute`` router) as answered by this."""
+        endpoint.partner_route = self  # type: ignore[attr-defined]
+        return endpoint
+
+    def _handle(self, session: Session, calls: Sequence[_Call[P]]) -> list[R | DomainError | None]:
         partners = [c.partner for c in calls]
         admitted = iam.authenticate_partners(session, partners, scope=self.scope)
-        context = self._prepare(
-            session, [c.payload for c, a in zip(calls, admitted, strict=True) if isinstance(a, PartnerClient)]
-        )
+        context = self._prepare(session, [
+            c.payload for c, a in zip(calls, admitted, strict=True)
+            if isinstance(a, PartnerClient) and c.payload is not _BODY_REFUSED
+        ])  # fmt: skip
         # Counting locks the partners' counter rows until the commit: after the reads, not before them.
         admitted = iam.count_partner_calls(session, partners, admitted, scope=self.scope)
-        answers: list[R | DomainError] = []
+        answers: list[R | DomainError | None] = []
         for call, client in zip(calls, admitted, strict=True):
-            if not isinstance(client, PartnerClient):
-                answers.append(client)
+            if not isinstance(client, PartnerClient) or call.payload is _BODY_REFUSED:
+                answers.append(client if not isinstance(client, PartnerClient) else None)
                 continue
             with audit.in_request(call.partner.request_id):
                 try:
@@ -101,6 +113,12 @@ class PartnerRoute(Generic[P, C, R]):
         if self._finish is not None:
             self._finish(session, context)
         return answers
+
+    async def refused_body(self, request: Request) -> None:
+        """A call whose body the framework refused (422, 415): authenticate and count it like any
+        other call (a credentials, scope or rate-limit refusal is recorded and raised, and comes before
+        the body's errors); it does no work."""
+        await self(request, await basic(request), _BODY_REFUSED)  # type: ignore[arg-type]
 
     async def __call__(self, request: Request, credentials: HTTPBasicCredentials | None, payload: P) -> R:
         """Answer one call: it joins the next group of this route's calls in this server process and
@@ -119,3 +137,23 @@ class PartnerRoute(Generic[P, C, R]):
             request_id=audit.request_id_var.get(),
         )
         return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
+
+
+class PartnerAPIRoute(APIRoute):
+    """The route class of partner API routers: when the framework refuses a call's body before the
+    route runs, the call is still authenticated, counted and recorded (``PartnerRoute.refused_body``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        partner_route: PartnerRoute[Any, Any, Any] | None = getattr(self.endpoint, "partner_route", None)
+        if partner_route is None:
+            return handler
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                await partner_route.refused_body(request)
+                raise
+
+        return route
