@@ -108,3 +108,17 @@ def test_savepoint_rollback_forgets_only_its_own_records_and_events(db):  # SPEC
     actions = db.scalars(select(audit.AuditRecord.action).where(audit.AuditRecord.subject_type == "x")).all()
     assert actions == ["outer.kept", "inner.kept"]
     assert seen == [1, 3]
+
+
+def test_reading_the_trail_inside_a_savepoint_loses_no_record(db):  # SPEC X3, X5
+    audit.record(db, actor="t", action="test.outer", subject_type="x", subject_id=1)
+    savepoint = db.begin_nested()
+    audit.record(db, actor="t", action="test.inner", subject_type="x", subject_id=2)
+    db.scalars(select(audit.AuditRecord)).all()  # a read of the trail before the savepoint ends
+    savepoint.rollback()
+    db.commit()
+    actions = db.scalars(
+        select(audit.AuditRecord.action).where(audit.AuditRecord.action.like("test.%"))
+    ).all()
+    assert actions == ["test.outer"]  # the outer record kept, the rolled-back one gone
+    assert audit.verify(db).ok

@@ -170,8 +170,9 @@ def _write_before_commit(session: Session) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _write_before_reading(state: ORMExecuteState) -> None:
-    if (
+    if (  # not inside a savepoint: its rollback would take the transaction's earlier records with it
         state.is_select
+        and not state.session.in_nested_transaction()
         and txlocal.has(state.session, _PENDING)
         and any(m.class_ is AuditRecord for m in state.all_mappers)
     ):
