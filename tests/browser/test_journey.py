@@ -168,7 +168,7 @@ def test_pages_fit_a_phone(server, new_page, shots):
     sign_out(page)
 
     sign_in(page, server, "officer")
-    for n, path in enumerate(["/officer/queue", "/officer/permits"], start=9):
+    for n, path in enumerate(["/officer/queue", "/officer/permits", "/officer/legacy-import"], start=9):
         page.goto(path)
         fits_the_screen(page)
         shoot(page, shots, f"phone-{n:02d}-{path.strip('/').replace('/', '-')}")

@@ -73,4 +73,14 @@ def test_chinese_by_accept_language_and_choice(client, make_staff):  # SPEC X1
     token = csrf_of(client)
     resp = client.post("/lang", data={"locale": "en", "next": "/signin", "csrf_token": token})
     assert resp.status_code == 303
+    for sent, back in (
+        ("/employer/permits?q=Jane&status=valid", "/employer/permits?q=Jane&status=valid"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+    ):
+        again = client.post("/lang", data={"locale": "en", "next": sent, "csrf_token": token})
+        assert again.headers["location"] == back  # the same page and query, on this site only
+    page = client.get("/signin?next=/employer/permits", headers={"Accept-Language": "en"})
+    assert 'name="next" value="/signin?next=/employer/permits"' in page.text  # the button keeps the query
     assert "Sign in" in client.get("/signin", headers={"Accept-Language": "zh-CN"}).text

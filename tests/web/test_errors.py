@@ -104,12 +104,10 @@ def test_a_refused_body_is_still_authenticated_counted_and_recorded(client, db):
         select(func.count()).select_from(audit.AuditRecord).where(audit.AuditRecord.action == "api.refused")
     )
     before = db.scalar(refused)
-    wrong = client.post(
-        VERIFY,
-        content=b"{",
-        headers={**EN, **basic_auth("pc_nobody", "x"), "Content-Type": "application/json"},
-    )
-    assert wrong.status_code == 401 and db.scalar(refused) == before + 1  # credentials come before the body
+    nobody = {**EN, **basic_auth("pc_nobody", "x"), "Content-Type": "application/json"}
+    for raw in (b"{", b'{"qr_text": "\xff"}', b"[" * 100_000):  # broken, not UTF-8, nested too deep
+        assert client.post(VERIFY, content=raw, headers=nobody).status_code == 401  # credentials first
+    assert db.scalar(refused) == before + 3
     issued = iam.create_partner(db, actor="t", name="P", scopes=["permits:verify"], rate_limit_per_minute=2)
     auth = basic_auth(issued.client.client_id, issued.secret)
     with clock.frozen(clock.now()):
@@ -117,7 +115,7 @@ def test_a_refused_body_is_still_authenticated_counted_and_recorded(client, db):
             client.post(VERIFY, json={"holder_name": 5}, headers={**EN, **auth}).status_code for _ in range(3)
         ]
     assert codes == [422, 422, 429]  # bad bodies count against the rate limit like any call
-    assert db.scalar(refused) == before + 2
+    assert db.scalar(refused) == before + 4
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,13 @@ from workcard.errors import NotFound
 from workcard.iam.models import StaffUser
 from workcard.iam.roles import Role
 from workcard.permits.models import Application, Employer, Foreigner, Permit
+from workcard.web.vocabulary import N_
 
 T = TypeVar("T", Application, Foreigner, Permit)
 _MISSING = {
-    Application: "No such application.",
-    Foreigner: "No such person.",
-    Permit: "No such permit.",
+    Application: N_("No such application."),
+    Foreigner: N_("No such person."),
+    Permit: N_("No such permit."),
 }
 OFFICIAL_ROLES = {Role.ADMIN.value, Role.PERMIT_OFFICER.value}
 

@@ -384,9 +384,12 @@ def _permit_context(db: Session, user: StaffUser, permit_id: int) -> dict[str, o
     permit = service.get_permit(db, user, permit_id)
     status = service.live_status(permit, clock.today())
     expiry = jobs.expiry_record(db, permit)
+    person = db.get(Foreigner, permit.foreigner_id)
+    assert person is not None
     return {
         "permit": permit,
-        "person": db.get(Foreigner, permit.foreigner_id),
+        "person": person,
+        "nationality": rules.nationality_names(person.nationality),
         "employer": db.get(Employer, permit.employer_id),
         "letters": service.list_letters(db, user, permit.id),
         "history": service.permit_history(db, permit) + ([expiry] if expiry else []),

@@ -37,7 +37,8 @@ def choose_language(
     user: StaffUser | None = Depends(optional_user),
 ) -> Response:
     chosen = i18n.normalise(locale) or request.app.state.settings.default_locale
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    # back to the same page and query, on this site only ("//host" and "/\\host" lead elsewhere)
+    target = next if next.startswith("/") and not next.startswith(("//", "/\\")) else "/"
     resp = RedirectResponse(target, status_code=303)
     secure = request.app.state.settings.secure_cookies()
     resp.set_cookie("wc_lang", chosen, max_age=365 * 86400, httponly=True, samesite="lax", secure=secure)

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from workcard import audit
@@ -141,7 +142,8 @@ class PartnerRoute(Generic[P, C, R]):
 
 class PartnerAPIRoute(APIRoute):
     """The route class of partner API routers: when the framework refuses a call's body before the
-    route runs, the call is still authenticated, counted and recorded (``PartnerRoute.refused_body``)."""
+    route runs (422, 415, or 400 for a body it cannot read at all), the call is still authenticated,
+    counted and recorded (``PartnerRoute.refused_body``)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -152,7 +154,9 @@ class PartnerAPIRoute(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 return await handler(request)
-            except RequestValidationError:
+            except (RequestValidationError, StarletteHTTPException) as exc:
+                if isinstance(exc, StarletteHTTPException) and exc.status_code != 400:  # 400: unreadable body
+                    raise
                 await partner_route.refused_body(request)
                 raise
 
