@@ -401,6 +401,9 @@ def test_command_refuses_bad_input_clearly(db, make_permit, run, tmp_path):  # S
     assert run("--image", str(tmp_path), "--lang", "en").output.startswith("Cannot read the file")
     nothing = run("--lang", "en")
     assert nothing.exit_code == 2 and "Give the code's text, --image FILE or --sync URL" in nothing.output
+    too_long = run("WC2:" + "A" * 1100, "--lang", "en")  # refused as the page and the API refuse it
+    assert too_long.exit_code == 2
+    assert too_long.output == "This text is too long for a permit QR code (at most 1024 characters).\n"
 
 
 def test_failed_sync_says_why(tmp_path):  # SPEC X1, X2

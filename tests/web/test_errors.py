@@ -243,3 +243,11 @@ def test_every_page_names_the_site_icon_and_the_usual_address_finds_it(client):
     assert served.status_code == 200 and served.headers["content-type"].startswith("image/svg+xml")
     legacy = client.get("/favicon.ico")
     assert legacy.status_code == 301 and legacy.headers["location"] == icon.group(1)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/", "/api/v1/docs", "/api/v1/ping"])
+def test_head_answers_like_get_without_a_body(client, path):  # monitoring probes with HEAD
+    head, get = client.head(path, headers=ZH), client.get(path, headers=ZH)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b"" and head.headers["content-length"] == str(len(get.content))
+    assert head.headers["content-language"] == "zh-CN"  # API answers say their language too

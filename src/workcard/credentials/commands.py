@@ -228,6 +228,10 @@ def _verify(
         text = sys.stdin.read()
     if not text:
         _fail(i18n.gettext("Give the code's text, --image FILE or --sync URL (see --help)."))
+    text = text.strip()
+    if len(text) > offline.MAX_TEXT:  # as the page and the API refuse it: no code is that long
+        _fail(i18n.gettext("This text is too long for a permit QR code (at most {max} characters).",
+                           max=offline.MAX_TEXT))  # fmt: skip
     try:
         result = offline.verify(text, directory, now=clock.now())
     except offline.OfflineError as exc:

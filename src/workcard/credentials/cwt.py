@@ -52,6 +52,7 @@ PREFIX = "WC2:"  # the format encode_token writes: the COSE message as it is
 DEFLATED_PREFIX = "WC1:"  # the first format, still read: the COSE message deflated
 MAX_INFLATED = 4096  # bytes a WC1 token may inflate to; a real one is about 200
 CLOCK_SKEW = 60  # seconds an iat may lie in the future
+MAX_TEXT = 1024  # characters a verifier accepts as a code's text; a real one is about 300
 STATUSES = ("valid", "expired", "cancelled")  # wire codes are the positions
 USES = ("ecard", "letter")
 
@@ -272,7 +273,7 @@ def _decode(text: str, resolve_key: KeyResolver, now: int, max_len: int) -> Perm
     return claims
 
 
-def decode_token(text: str, *, resolve_key: KeyResolver, now: int, max_len: int = 1024) -> PermitClaims:
+def decode_token(text: str, *, resolve_key: KeyResolver, now: int, max_len: int = MAX_TEXT) -> PermitClaims:
     """Verify a token offline and return its claims; ``now`` is epoch seconds.
 
     ``resolve_key(kid)`` returns the trusted public key for a kid and the COSE algorithm it is for

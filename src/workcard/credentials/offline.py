@@ -46,7 +46,7 @@ STATE_FILE = "state.json"
 TRUST_PATH = "/api/v1/trust-list"
 STATUS_PATH = "/api/v1/status-list"
 MAX_DOCUMENT = 64 * 1024 * 1024
-MAX_TEXT = 1024
+MAX_TEXT = cwt.MAX_TEXT
 
 
 class OfflineError(DomainError):

@@ -26,7 +26,7 @@ from workcard.permits.states import PermitState
 
 ECARD_LIFETIME = keys.ECARD_LIFETIME
 letter_expiry = keys.letter_expiry
-MAX_TEXT = 1024  # characters; a real token is about 300
+MAX_TEXT = cwt.MAX_TEXT
 CHANNELS = ("api", "page", "cli")
 
 __all__ = [

@@ -73,15 +73,20 @@ class RequestContext:
         started = time.perf_counter()
         status = 500
         secure = "; Secure" if self.settings.secure_cookies() else ""
+        head = scope["method"] == "HEAD"  # answered as GET without the body (RFC 9110 §9.3.2)
+        if head:
+            scope = {**scope, "method": "GET"}
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", rid.encode())]
+                extra = [
+                    (b"x-request-id", rid.encode()),
+                    (b"content-language", locale.replace("_", "-").encode()),
+                ]
                 if not scope["path"].startswith("/api/"):
                     extra += SECURITY_HEADERS
-                    extra.append((b"content-language", locale.replace("_", "-").encode()))
                 new_nonce = scope["state"].get("new_csrf_nonce")
                 if new_nonce and csrf.COOKIE not in cookies:
                     extra.append(
@@ -91,6 +96,8 @@ class RequestContext:
                         )
                     )
                 message["headers"] = list(message.get("headers", [])) + extra
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -98,11 +105,11 @@ class RequestContext:
         finally:
             log.info(
                 "%s %s %s",
-                scope["method"],
+                "HEAD" if head else scope["method"],
                 scope["path"],
                 status,
                 extra={"fields": {
-                    "method": scope["method"], "path": scope["path"], "status": status,
+                    "method": "HEAD" if head else scope["method"], "path": scope["path"], "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                 }},
             )  # fmt: skip
