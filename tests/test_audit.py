@@ -105,7 +105,11 @@ def test_savepoint_rollback_forgets_only_its_own_records_and_events(db):  # SPEC
         events.publish(db, "test.savepoint", "x", 3, n=3)
     assert seen == []  # a released savepoint is not a commit
     db.commit()
-    actions = db.scalars(select(audit.AuditRecord.action).where(audit.AuditRecord.subject_type == "x")).all()
+    actions = db.scalars(
+        select(audit.AuditRecord.action)
+        .where(audit.AuditRecord.subject_type == "x")
+        .order_by(audit.AuditRecord.id)
+    ).all()
     assert actions == ["outer.kept", "inner.kept"]
     assert seen == [1, 3]
 

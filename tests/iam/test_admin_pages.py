@@ -73,7 +73,9 @@ def test_partner_credentials_lifecycle(client, db, world, make_permit):  # SPEC 
     row = db.scalar(select(PartnerClient).where(PartnerClient.client_id == client_id))
     assert not row.active and row.rate_limit_per_minute == 50
     actions = db.scalars(
-        select(audit.AuditRecord.action).where(audit.AuditRecord.subject_id == client_id)
+        select(audit.AuditRecord.action)
+        .where(audit.AuditRecord.subject_id == client_id)
+        .order_by(audit.AuditRecord.id)
     ).all()
     assert actions == ["partner.create", "partner.rotate", "partner.update", "partner.revoke"]
 
