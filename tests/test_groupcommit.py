@@ -69,7 +69,7 @@ def committed_maker(committed_url: str) -> Any:
     engine.dispose()
 
 
-def test_calls_that_arrive_together_share_one_transaction(committed_maker):
+def test_calls_that_arrive_together_share_one_transaction(committed_maker):  # SPEC X5
     handler = Recorder()
     group = groupcommit.GroupCommit(committed_maker, handler)
     handler.release.clear()  # the first call's group is held while nine more arrive
@@ -84,7 +84,7 @@ def test_calls_that_arrive_together_share_one_transaction(committed_maker):
         assert audit.verify(session).ok
 
 
-def test_a_failing_group_is_run_again_in_halves_so_one_bad_call_fails_alone(committed_maker):
+def test_a_failing_group_is_run_again_in_halves_so_one_bad_call_fails_alone(committed_maker):  # SPEC X3
     handler = Recorder()
     group = groupcommit.GroupCommit(committed_maker, handler)
     handler.release.clear()
@@ -108,7 +108,7 @@ def test_a_failing_group_is_run_again_in_halves_so_one_bad_call_fails_alone(comm
     assert _actions(committed_maker) == ["a", "b", "d"]  # nothing of the failed groups was kept
 
 
-def test_an_unreachable_database_fails_the_group_without_running_it_again(committed_maker):
+def test_an_unreachable_database_fails_the_group_without_running_it_again(committed_maker):  # SPEC X3
     class Down(Recorder):
         def __call__(self, session: Session, calls: Any) -> list[Any]:
             self.groups.append(list(calls))
@@ -134,7 +134,7 @@ def _one_group(maker: Any, handler: Recorder, calls: tuple[str, ...]) -> tuple[A
     return group, futures
 
 
-def test_a_failed_commit_fails_every_call_of_the_group(committed_maker, monkeypatch):
+def test_a_failed_commit_fails_every_call_of_the_group(committed_maker, monkeypatch):  # SPEC X3
     def failing_commit(self: Session) -> None:
         raise RuntimeError("disk full")
 
@@ -164,7 +164,7 @@ def test_a_commit_that_wrote_but_raised_is_not_run_again(committed_maker, monkey
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the stop, re-raised
-def test_a_stopped_thread_answers_every_waiting_call(committed_maker):
+def test_a_stopped_thread_answers_every_waiting_call(committed_maker):  # SPEC X3
     class Stopping(Recorder):
         def __call__(self, session: Session, calls: Any) -> list[Any]:
             self.release.wait(10)

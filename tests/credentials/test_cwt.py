@@ -111,13 +111,15 @@ def test_round_trip(alg: int) -> None:  # SPEC P1
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_deflated_tokens_of_the_first_format_are_still_read(alg: int) -> None:  # letters printed before WC2
+def test_deflated_tokens_of_the_first_format_are_still_read(
+    alg: int,
+) -> None:  # SPEC P1: letters printed before WC2
     text = as_wc1(token(alg, holder_name=LONG_NAME))
     assert text.startswith("WC1:")
     assert decode(text, alg) == make_claims(holder_name=LONG_NAME)
 
 
-def test_tokens_are_not_deflated_because_deflate_makes_them_longer() -> None:
+def test_tokens_are_not_deflated_because_deflate_makes_them_longer() -> None:  # SPEC W2, E8
     text = token(cose.EDDSA, holder_name="Amelia Grace Johnson")
     assert len(as_wc1(text)) > len(text)
 
@@ -320,7 +322,7 @@ def test_compressed_stream_must_end_cleanly() -> None:
 
 @pytest.mark.parametrize("alg", ALGS)
 @pytest.mark.parametrize("form", [str, as_wc1], ids=["WC2", "WC1"])
-def test_truncated_token_is_refused_at_every_length(alg: int, form: Callable[[str], str]) -> None:
+def test_truncated_token_is_refused_at_every_length(alg: int, form: Callable[[str], str]) -> None:  # SPEC X2
     text = form(token(alg))
     for end in range(len(text)):
         with pytest.raises(Malformed):
@@ -340,7 +342,7 @@ def refused_or_same(text: str, alg: int) -> None:
 
 @pytest.mark.parametrize("alg", ALGS)
 @pytest.mark.parametrize("form", [str, as_wc1], ids=["WC2", "WC1"])
-def test_every_changed_character_is_refused(alg: int, form: Callable[[str], str]) -> None:
+def test_every_changed_character_is_refused(alg: int, form: Callable[[str], str]) -> None:  # SPEC P1, X2
     # Whatever character is changed, the verdict is a refusal, never other claims.
     text = form(token(alg))
     for pos in range(len(text)):

@@ -103,8 +103,11 @@ class PartnerRoute(Generic[P, C, R]):
         admitted = iam.count_partner_calls(session, partners, admitted, scope=self.scope)
         answers: list[R | DomainError | None] = []
         for call, client in zip(calls, admitted, strict=True):
-            if not isinstance(client, PartnerClient) or call.payload is _BODY_REFUSED:
-                answers.append(client if not isinstance(client, PartnerClient) else None)
+            if not isinstance(client, PartnerClient):
+                answers.append(client)  # refused
+                continue
+            if call.payload is _BODY_REFUSED:
+                answers.append(None)  # admitted and counted; the route answers the body's errors
                 continue
             with audit.in_request(call.partner.request_id):
                 try:
