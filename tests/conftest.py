@@ -1,7 +1,12 @@
 """Shared fixtures. The database is made by the Alembic migrations, on SQLite by default or on the
 PostgreSQL server named by WORKCARD_TEST_DATABASE_URL (a fresh database per test run and worker,
 dropped afterwards). Each test runs inside a transaction that is rolled back, whatever the app
-commits (its commits become savepoints)."""
+commits (its commits become savepoints).
+
+Tests marked ``own_database`` get instead, on PostgreSQL, a database of their own (a copy of a migrated
+template) whose commits are real: the partner API runs its groups of calls on connections of its own
+(``web.partner``), which see only committed data. What the test made through ``db`` is committed before
+each request of its ``client``."""
 
 from __future__ import annotations
 
@@ -41,13 +46,14 @@ def _worker() -> str:
 
 
 @contextmanager
-def _new_postgres_database(base: str, prefix: str) -> Iterator[str]:
-    """A new, empty database on the server of ``base``, dropped afterwards; yields its URL."""
+def _new_postgres_database(base: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server of ``base`` (empty, or a copy of ``template``), dropped afterwards;
+    yields its URL."""
     url = make_url(base)
     name = f"{prefix}_{secrets.token_hex(4)}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -79,16 +85,42 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+@pytest.fixture(scope="session")
+def template_url(database_url: str) -> Iterator[str]:
+    """On PostgreSQL: a migrated database that ``own_database`` tests get a copy of."""
+    with _new_postgres_database(database_url, f"workcard_tpl_{_worker()}") as url:
+        upgrade(url)
+        yield url
+
+
 @pytest.fixture
-def connection(engine: Engine) -> Iterator[Any]:
-    with engine.connect() as conn:
+def own_engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine | None]:
+    """For an ``own_database`` test on PostgreSQL: the engine of its own database; else None."""
+    if request.node.get_closest_marker("own_database") is None or database_url.startswith("sqlite"):
+        yield None
+        return
+    template = make_url(request.getfixturevalue("template_url"))
+    with _new_postgres_database(database_url, "workcard_own", template=template.database) as url:
+        eng = make_engine(url)
+        yield eng
+        eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine, own_engine: Engine | None) -> Iterator[Any]:
+    with (own_engine or engine).connect() as conn:
+        if own_engine is not None:
+            yield conn
+            return
         outer = conn.begin()
         yield conn
         outer.rollback()
 
 
 @pytest.fixture
-def maker(connection: Any) -> sessionmaker[Session]:
+def maker(connection: Any, own_engine: Engine | None) -> sessionmaker[Session]:
+    if own_engine is not None:
+        return sessionmaker(bind=own_engine, expire_on_commit=False)
     return sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
 
 
@@ -99,8 +131,23 @@ def db(maker: sessionmaker[Session]) -> Iterator[Session]:
     session.close()
 
 
+class _CommitFirst:
+    """ASGI middleware of ``own_database`` tests: commits the test's session before each request."""
+
+    def __init__(self, app: Any, session: Session) -> None:
+        self.app = app
+        self.session = session
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.session.commit()
+        await self.app(scope, receive, send)
+
+
 @pytest.fixture
-def app(maker: sessionmaker[Session], database_url: str) -> Any:
+def app(
+    maker: sessionmaker[Session], database_url: str, own_engine: Engine | None, request: pytest.FixtureRequest
+) -> Any:
     from workcard.app import create_app
 
     settings = get_settings().model_copy(update={"database_url": database_url})
@@ -110,6 +157,8 @@ def app(maker: sessionmaker[Session], database_url: str) -> Any:
         sub = getattr(route, "app", None)
         if sub is not None and hasattr(sub, "state"):
             sub.state.sessionmaker = maker
+    if own_engine is not None:
+        application.add_middleware(_CommitFirst, session=request.getfixturevalue("db"))
     return application
 
 

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import basic_auth
 from workcard.iam import service as iam
+
+pytestmark = pytest.mark.own_database  # on PostgreSQL, the partner API as it runs: on its own connections
 
 json_values = st.recursive(
     st.none()

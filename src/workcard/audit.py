@@ -117,8 +117,19 @@ def _lock_head(connection: Connection) -> tuple[int, str]:
     return row.count, row.last_hash
 
 
+class Records:
+    """The audit records of work that runs outside a Session: a group of partner calls on PostgreSQL
+    (``web.partner``), which writes them with its own statements (``chain``, ``PG_*``). ``record`` keeps
+    them here, in order."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+
+
 def record(
-    session: Session,
+    session: Session | Records,
     *,
     actor: str,
     action: str,
@@ -130,20 +141,31 @@ def record(
     """Add a record to the caller's transaction. Records are appended to the chain when the transaction
     commits (or earlier, when the same session reads the audit table), so the chain's head is locked
     only for the last moment of a transaction, not for all of it."""
-    txlocal.add(
-        session,
-        _PENDING,
-        {
-            "actor": actor,
-            "action": action,
-            "subject_type": subject_type,
-            "subject_id": str(subject_id)[:64],
-            "before": _jsonable(before),
-            "after": _jsonable(after),
-            "request_id": request_id_var.get(),
-            "at": clock.now(),
-        },
-    )
+    row = {
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id)[:64],
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+        "request_id": request_id_var.get(),
+        "at": clock.now(),
+    }
+    if isinstance(session, Records):
+        session.pending.append(row)
+    else:
+        txlocal.add(session, _PENDING, row)
+
+
+def chain(pending: list[dict[str, Any]], prev: str) -> str:
+    """Link ``pending`` (rows made by ``record``) to the chain whose last hash is ``prev``: each row gets
+    its ``prev_hash`` and ``hash``. Returns the new last hash."""
+    for row in pending:
+        at = row.pop("at")
+        row["hash"] = _digest(prev, at, row)
+        row.update(at=at, prev_hash=prev)
+        prev = row["hash"]
+    return prev
 
 
 def write_pending(session: Session) -> None:
@@ -154,13 +176,23 @@ def write_pending(session: Session) -> None:
     session.flush()  # the transaction's own changes first, so the head is locked for as short as can be
     connection = session.connection()
     count, prev = _lock_head(connection)
-    for row in pending:
-        at = row.pop("at")
-        row["hash"] = _digest(prev, at, row)
-        row.update(at=at, prev_hash=prev)
-        prev = row["hash"]
+    last = chain(pending, prev)
     connection.execute(_INSERT_RECORDS, pending)
-    connection.execute(_MOVE_HEAD, {"new_count": count + len(pending), "new_hash": prev})
+    connection.execute(_MOVE_HEAD, {"new_count": count + len(pending), "new_hash": last})
+
+
+# The same three steps in SQL for PostgreSQL, for work that runs on the driver (``web.partner``); the
+# records' ``before`` and ``after`` are passed as ``psycopg.types.json.Json``.
+PG_LOCK_HEAD = "SELECT count, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+PG_INSERT_RECORDS = (
+    "INSERT INTO audit_record (at, actor, action, subject_type, subject_id, before, after, request_id, "
+    "prev_hash, hash) VALUES (%(at)s, %(actor)s, %(action)s, %(subject_type)s, %(subject_id)s, %(before)s, "
+    "%(after)s, %(request_id)s, %(prev_hash)s, %(hash)s)"
+)
+PG_MOVE_HEAD = (  # made if missing, as ``_lock_head`` does (the migration makes it)
+    "INSERT INTO audit_head (id, count, last_hash) VALUES (1, %(new_count)s, %(new_hash)s) "
+    "ON CONFLICT (id) DO UPDATE SET count = EXCLUDED.count, last_hash = EXCLUDED.last_hash"
+)
 
 
 @event.listens_for(Session, "before_commit")

@@ -16,18 +16,30 @@ answer, and no call is answered before its group has committed. What happens whe
   half run again, down to single calls, so one bad call fails alone and the others are answered.
 
 The thread is started by the first call and ends after a few idle seconds; one ``GroupCommit`` per
-kind of call and per application, so per server process."""
+kind of call and per application, so per server process.
+
+On PostgreSQL, ``AsyncGroupCommit`` does the same on the event loop, without a thread: one task per kind
+of call and per process gathers the calls and runs each group on its own driver connection (psycopg,
+asynchronous), whose handler sends its statements in a few pipelined round trips (``web.partner``).
+The outcomes are the same, with one difference in how a failure is told apart: the commit is sent in
+the same round trip as the group's writes, so an error of a statement (the database refused one call's
+data: the transaction was rolled back, nothing was written) is run again in halves, and an error of the
+connection or of the transaction as a whole (``psycopg.OperationalError``: the commit's outcome may be
+unknown) fails the group."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
+import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -165,4 +177,137 @@ class GroupCommit(Generic[T, R]):
                 session.commit()
             except Exception as exc:
                 raise _CommitFailed(str(exc)) from exc
+        return answers
+
+
+# Runs a group on the connection and commits it; answers as ``Handler`` does.
+AsyncHandler = Callable[[psycopg.AsyncConnection[Any], Sequence[T]], Awaitable[Sequence[R | Exception]]]
+# Failures of the connection or of the transaction as a whole: the group fails, and is not run again.
+_NOT_RETRIED_ASYNC = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+class AsyncGroupCommit(Generic[T, R]):
+    """``GroupCommit`` on the event loop, for PostgreSQL (see the module's documentation). Up to
+    ``concurrency`` groups run at once, each on a connection of its own (``conninfo``: libpq's), so that
+    the calls that arrive while one group waits for the database form the next group at once instead of
+    waiting for it. The connections are in autocommit mode (the handler sends BEGIN and COMMIT with its
+    statements), bind parameters on the client and return rows as named tuples."""
+
+    def __init__(self, conninfo: str, handler: AsyncHandler[T, R], *, concurrency: int = 2) -> None:
+        self._conninfo = conninfo
+        self._handler = handler
+        self._concurrency = concurrency
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: collections.deque[tuple[T, asyncio.Future[R]]] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting = 0  # tasks waiting for calls
+
+    async def run(self, call: T) -> R:
+        """Queue ``call`` and wait for its group to commit."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # the first call, or a new event loop (an application served again)
+            self._loop, self._queue, self._wakeup, self._tasks, self._waiting = (
+                loop, collections.deque(), asyncio.Event(), set(), 0
+            )  # fmt: skip
+        future: asyncio.Future[R] = loop.create_future()
+        self._queue.append((call, future))
+        self._wakeup.set()
+        if self._waiting == 0 and len(self._tasks) < self._concurrency:
+            task = loop.create_task(self._serve(), name="group-commit")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        try:
+            # shielded: a group that has begun delivers every answer; a caller that gives up before
+            # its group began is dropped from it (its future is cancelled below)
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    async def _serve(self) -> None:
+        conn: list[psycopg.AsyncConnection[Any]] = []  # this task's connection, once made
+        current: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while True:
+                if not self._queue:
+                    self._wakeup.clear()
+                    self._waiting += 1
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), IDLE_SECONDS)
+                    except TimeoutError:
+                        if not self._queue:
+                            return
+                    finally:
+                        self._waiting -= 1
+                    continue
+                current = []
+                while self._queue and len(current) < MAX_GROUP:
+                    call, future = self._queue.popleft()
+                    if not future.done():
+                        current.append((call, future))
+                if current:
+                    await self._run(conn, current)
+                current = []
+        except BaseException:  # the task is being stopped: nobody may wait for an answer for ever
+            stopped = RuntimeError("the group-commit task stopped")
+            for _, future in [*current, *self._queue]:
+                if not future.done():
+                    future.set_exception(stopped)
+            self._queue.clear()
+            raise
+        finally:
+            for c in conn:
+                await c.close()
+
+    async def _run(
+        self, conn: list[psycopg.AsyncConnection[Any]], group: list[tuple[T, asyncio.Future[R]]]
+    ) -> None:
+        try:
+            answers = await self._transaction(conn, [call for call, _ in group])
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
+            retry = len(group) > 1 and not isinstance(exc, _NOT_RETRIED_ASYNC)
+            log.warning("a group of %d calls failed (%s)%s", len(group), type(exc).__name__,
+                        "; running each half again" if retry else "")  # fmt: skip
+            if retry:
+                half = len(group) // 2
+                await self._run(conn, group[:half])
+                await self._run(conn, group[half:])
+            else:
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for (_, future), answer in zip(group, answers, strict=True):
+            if future.done():  # its caller gave up while the group ran
+                continue
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
+            else:
+                future.set_result(answer)
+
+    async def _transaction(
+        self, held: list[psycopg.AsyncConnection[Any]], calls: list[T]
+    ) -> Sequence[R | Exception]:
+        if not held or held[0].closed:
+            held[:] = [
+                await psycopg.AsyncConnection.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    row_factory=namedtuple_row,
+                    cursor_factory=psycopg.AsyncClientCursor,
+                )
+            ]
+        conn = held[0]
+        try:
+            answers = await self._handler(conn, calls)
+            if len(answers) != len(calls):
+                raise RuntimeError("a group-commit handler must answer every call")
+        except BaseException as exc:
+            if isinstance(exc, _NOT_RETRIED_ASYNC) or conn.broken:
+                held.clear()
+                await conn.close()
+            elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await conn.execute("ROLLBACK")
+            raise
         return answers

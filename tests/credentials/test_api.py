@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 
 from tests.credentials.helpers import partner, zlib_bomb
@@ -11,6 +12,8 @@ from workcard import audit
 from workcard.credentials import jobs, keys, lists, service
 from workcard.credentials.models import Verification
 from workcard.permits import service as permits
+
+pytestmark = pytest.mark.own_database  # on PostgreSQL, the partner API as it runs: on its own connections
 
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import basic_auth, post_form, sign_in, uscc
@@ -11,6 +12,8 @@ from workcard import audit
 from workcard.iam.models import PartnerClient, StaffUser
 from workcard.iam.roles import Role
 from workcard.permits.models import Employer
+
+pytestmark = pytest.mark.own_database  # on PostgreSQL, the partner API as it runs: on its own connections
 
 EN = {"Accept-Language": "en"}
 

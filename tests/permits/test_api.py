@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.conftest import basic_auth
 from workcard import audit, clock
 from workcard.iam import service as iam
+
+pytestmark = pytest.mark.own_database  # on PostgreSQL, the partner API as it runs: on its own connections
 
 
 def _partner(db, scopes=("permits:verify",), rate=600):
@@ -163,3 +166,38 @@ def test_control_characters_in_the_request_are_refused_not_stored(client, db, ma
         client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret), json=body).json()["result"]
         == "valid"
     )
+
+
+def test_partner_calls_run_on_the_driver_on_postgresql(client, db, make_permit, is_postgres):  # SPEC W5, X5
+    from workcard.groupcommit import AsyncGroupCommit, GroupCommit
+
+    permit = make_permit(passport_name="Jane Doe")
+    cid, secret = _partner(db)
+    body = {"permit_number": permit.number, "holder_name": "Jane Doe"}
+    assert (
+        client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret), json=body).json()["result"]
+        == "valid"
+    )
+    assert (
+        client.post("/api/v1/permits/verify", headers=basic_auth(cid, "wrong"), json=body).status_code == 401
+    )
+    api = next(r.app for r in client.app.routes if getattr(r, "path", "") == "/api/v1")
+    (group,) = api.state.partner_groups.values()
+    assert isinstance(group, AsyncGroupCommit if is_postgres else GroupCommit)
+    if is_postgres:
+        db.rollback()  # see what the partner's own connection committed
+    records = db.scalars(
+        select(audit.AuditRecord).where(audit.AuditRecord.action.in_(("permit.verify", "api.refused")))
+        .order_by(audit.AuditRecord.id)
+    ).all()  # fmt: skip
+    assert [(r.action, r.actor, r.subject_id, r.after) for r in records] == [
+        ("permit.verify", f"partner:{cid}", str(permit.id), {"result": "valid"}),
+        (
+            "api.refused",
+            f"partner:{cid}",
+            "/api/v1/permits/verify",
+            {"reason": "credentials", "scope": "permits:verify"},
+        ),
+    ]
+    assert all(r.request_id and r.before is None for r in records)
+    assert audit.verify(db).ok  # the records written on the driver are links of the same chain

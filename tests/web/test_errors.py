@@ -17,6 +17,8 @@ from workcard.iam.roles import Role
 from workcard.web import i18n
 from workcard.web.errors import field_error
 
+pytestmark = pytest.mark.own_database  # on PostgreSQL, the partner API as it runs: on its own connections
+
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
-from workcard import clock
+from workcard import audit, clock
 from workcard.credentials import service, verdicts
 from workcard.credentials.schemas import VerificationRequest, VerificationResponse, VerifiedPermit
 from workcard.iam.models import PartnerClient
@@ -45,7 +45,10 @@ class _Checked:
 
 
 def _check_one(
-    session: Session, client: PartnerClient, body: VerificationRequest, lookups: service.Lookups
+    session: Session | audit.Records,
+    client: PartnerClient,
+    body: VerificationRequest,
+    lookups: service.Lookups,
 ) -> _Checked:
     result = service.verify_text(
         session, actor=f"partner:{client.client_id}", text=body.qr_text, channel="api", lookups=lookups
@@ -68,6 +71,8 @@ _check = PartnerRoute(
     ),
     work=_check_one,
     finish=lambda session, lookups: lookups.write(session),
+    read=lambda bodies: service.Lookups.read([service.clean_text(b.qr_text) for b in bodies], clock.now()),
+    writes=lambda lookups: lookups.writes(),
 )
 
 

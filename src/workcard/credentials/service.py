@@ -6,9 +6,9 @@ Services never commit; the request, command or job owns the transaction."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -118,12 +118,35 @@ class Decoded(NamedTuple):
     expired: bool
 
 
+# What ``Lookups.read`` reads on the driver: every key (as ``keys.list_keys``), and the permits with their
+# holders (the permit row stands for the permit; ``_Holder`` for the holder).
+_PG_KEYS = (
+    "SELECT kid, alg, public_key, signs_from, signs_until, verify_until, retired_at FROM signing_key "
+    "ORDER BY signs_from, id"
+)
+_PG_PERMITS = (
+    "SELECT p.id, p.number, p.status, p.valid_from, p.valid_until, p.cancelled_at, f.id AS holder_id, f.passport_name, "
+    "f.nationality FROM permit p JOIN foreigner f ON f.id = p.foreigner_id WHERE p.number = ANY(%(numbers)s::text[])"
+)
+
+_PG_INSERT_VERIFICATIONS = (
+    "INSERT INTO verification (at, actor, channel, verdict, permit_id, holder_id, key_id, use) VALUES "
+    "(%(at)s, %(actor)s, %(channel)s, %(verdict)s, %(permit_id)s, %(holder_id)s, %(key_id)s, %(use)s)"
+)
+
+
+class _Holder(NamedTuple):
+    id: int
+    passport_name: str
+    nationality: str
+
+
 class Lookups:
     """What checking codes reads: the signing keys by kid and the permits by number. For one check they
     are read as needed; for a group of checks (``for_texts``) each is read once for the whole group."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    def __init__(self, session: Session | None) -> None:
+        self._session = session  # None: everything is read beforehand (``read``)
         self._keys: dict[str, SigningKey] | None = None  # every key, once read
         self._public: dict[str, cose.PublicKey] = {}
         self._decoded: dict[str, Decoded | Verdict] = {}
@@ -135,14 +158,33 @@ class Lookups:
     def for_texts(cls, session: Session, texts: Sequence[str], now: dt.datetime) -> Lookups:
         lookups = cls(session)
         lookups._keys = {k.kid: k for k in keys.list_keys(session)}
-        numbers = set()
-        for text in texts:
-            decoded = lookups.decode(text, now)
-            if not isinstance(decoded, Verdict):
-                numbers.add(decoded.claims.permit_number)
+        numbers = lookups._numbers(texts, now)
         lookups._permits = permits.find_permits(session, numbers)
         lookups._permits_read = numbers
         return lookups
+
+    @classmethod
+    def read(
+        cls, texts: Sequence[str], now: dt.datetime
+    ) -> Generator[tuple[str, dict[str, Any]], Any, Lookups]:
+        """``for_texts`` for work on the driver (PostgreSQL; ``web.partner``): yields each read (SQL and
+        its parameters), is sent the read's rows, and returns the lookups."""
+        lookups = cls(None)
+        lookups._keys = {k.kid: k for k in (yield _PG_KEYS, {})}
+        numbers = lookups._numbers(texts, now)
+        rows = yield _PG_PERMITS, {"numbers": list(numbers)}
+        lookups._permits = {r.number: (r, _Holder(r.holder_id, r.passport_name, r.nationality)) for r in rows}
+        lookups._permits_read = numbers
+        return lookups
+
+    def _numbers(self, texts: Sequence[str], now: dt.datetime) -> set[str]:
+        """The permit numbers of the texts that decode (each text decoded once, kept for the checks)."""
+        numbers = set()
+        for text in texts:
+            decoded = self.decode(text, now)
+            if not isinstance(decoded, Verdict):
+                numbers.add(decoded.claims.permit_number)
+        return numbers
 
     def _key(self, kid: str) -> SigningKey | None:
         if self._keys is not None:
@@ -183,6 +225,11 @@ class Lookups:
         if self.checked:
             session.connection().execute(insert(Verification), self.checked)
             self.checked = []
+
+    def writes(self) -> list[tuple[str, list[dict[str, object]]]]:
+        """``write`` for work on the driver (PostgreSQL; ``web.partner``): the statement and its rows."""
+        rows, self.checked = self.checked, []
+        return [(_PG_INSERT_VERIFICATIONS, rows)] if rows else []
 
     def permit(self, number: str) -> tuple[Permit, Foreigner] | None:
         if number not in self._permits_read:
@@ -227,7 +274,7 @@ def clean_text(text: str) -> str:
 
 
 def verify_text(
-    session: Session, *, actor: str, text: str, channel: str, lookups: Lookups | None = None
+    session: Session | audit.Records, *, actor: str, text: str, channel: str, lookups: Lookups | None = None
 ) -> Verdict:
     """Check a scanned permit code against the keys and the live permit (SPEC P1, P2): a permit
     cancelled after the code was made is ``cancelled`` at once. Every check is recorded, whatever its

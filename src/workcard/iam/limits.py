@@ -14,7 +14,8 @@ from workcard import clock
 from workcard.iam.models import RateCounter
 
 
-def _window(seconds: int) -> tuple[int, int]:
+def window(seconds: int) -> tuple[int, int]:
+    """The current fixed window of ``seconds``: its start (Unix seconds) and the seconds until it ends."""
     now = int(clock.now().timestamp())
     start = now - now % seconds
     return start, start + seconds - now
@@ -36,16 +37,24 @@ def _upsert(insert: Callable[[type[RateCounter]], Any]) -> Any:
 _UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
 
 
+# The same upsert in SQL for PostgreSQL, for work that runs on the driver (``web.partner``).
+PG_UPSERT = (
+    "INSERT INTO rate_counter (key, window_start, count) VALUES (%(key)s, %(start)s, %(n)s) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_counter.count + EXCLUDED.count "
+    "RETURNING count"
+)
+
+
 def hit(session: Session, key: str, window_seconds: int, n: int = 1) -> tuple[int, int]:
     """Count ``n`` events under ``key``; return (count in this window, seconds until it ends)."""
-    start, remaining = _window(window_seconds)
+    start, remaining = window(window_seconds)
     connection = session.connection()
     params = {"key": key, "start": start, "n": n}
     return int(connection.execute(_UPSERT[connection.dialect.name], params).scalar_one()), remaining
 
 
 def peek(session: Session, key: str, window_seconds: int) -> tuple[int, int]:
-    start, remaining = _window(window_seconds)
+    start, remaining = window(window_seconds)
     count = session.scalar(
         select(RateCounter.count).where(RateCounter.key == key, RateCounter.window_start == start)
     )

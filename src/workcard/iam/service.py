@@ -10,13 +10,22 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from workcard import audit, clock
 from workcard.config import get_settings
-from workcard.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from workcard.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 from workcard.iam import limits
 from workcard.iam.models import PartnerClient, StaffUser, WebSession
 from workcard.iam.passwords import dummy_hash, hash_password, verify_password
@@ -349,7 +358,9 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-def _refuse(session: Session, call: PartnerCall, exc: Refusal, reason: str, scope: Scope) -> Refusal:
+def _refuse(
+    session: Session | audit.Records, call: PartnerCall, exc: Refusal, reason: str, scope: Scope
+) -> Refusal:
     """Record a refused call in the audit trail, kept although the call fails (``keep_changes``)."""
     with audit.in_request(call.request_id):
         audit.record(
@@ -360,15 +371,35 @@ def _refuse(session: Session, call: PartnerCall, exc: Refusal, reason: str, scop
     return exc
 
 
+def partner_ids(calls: Sequence[PartnerCall]) -> list[str]:
+    """The client ids a group of calls names, as they are looked up."""
+    return list({c.client_id[:40] for c in calls if c.client_id and c.client_id.isprintable()})
+
+
+# The partners of a group of calls, on the driver (PostgreSQL; ``web.partner``): the columns ``admit``
+# and the routes read, by the same names as ``PartnerClient``'s attributes.
+PG_PARTNERS_BY_ID = (
+    "SELECT client_id, secret_hash, scopes, rate_limit_per_minute, active FROM partner_client "
+    "WHERE client_id = ANY(%(ids)s::text[])"
+)
+
+
 def authenticate_partners(
     session: Session, calls: Sequence[PartnerCall], *, scope: Scope
 ) -> list[PartnerClient | Refusal]:
     """Check each call's credentials and scope, for a group of calls in arrival order
     (``workcard.groupcommit``), with one read of the partners. A refused call gets its error and an
     audit record. The admitted calls are then counted with ``count_partner_calls``."""
-    ids = list({c.client_id[:40] for c in calls if c.client_id and c.client_id.isprintable()})
-    clients = {c.client_id: c for c in session.scalars(_PARTNERS_BY_ID, {"ids": ids})}
-    answers: list[PartnerClient | Refusal] = []
+    clients = {c.client_id: c for c in session.scalars(_PARTNERS_BY_ID, {"ids": partner_ids(calls)})}
+    return admit(session, clients, calls, scope=scope)
+
+
+def admit(
+    session: Session | audit.Records, clients: dict[str, Any], calls: Sequence[PartnerCall], *, scope: Scope
+) -> list[Any]:
+    """``authenticate_partners`` once the partners are read (``clients``: by client id; rows with the
+    attributes of ``PartnerClient``). Each call's answer is its client or its refusal."""
+    answers: list[Any] = []
     for call in calls:
         client = clients.get(call.client_id[:40]) if call.client_id else None
         # the same work whether or not the client exists, so that timing tells nothing
@@ -386,6 +417,17 @@ def authenticate_partners(
     return answers
 
 
+def calls_per_partner(admitted: Sequence[Any]) -> dict[str, int]:
+    """How many calls of a group each admitted partner made, by client id, in the order counters are
+    updated: a fixed order, so that two groups that count the same partners never wait for each other
+    in a circle."""
+    per_client: dict[str, int] = {}
+    for answer in admitted:
+        if not isinstance(answer, DomainError):
+            per_client[answer.client_id] = per_client.get(answer.client_id, 0) + 1
+    return dict(sorted(per_client.items()))
+
+
 def count_partner_calls(
     session: Session,
     calls: Sequence[PartnerCall],
@@ -396,16 +438,31 @@ def count_partner_calls(
     """Count the admitted calls of a group against their partner's rate limit, one counter update per
     partner; the calls past the limit are refused (429, with an audit record). The counter row stays
     locked until the group commits, so a group does this as late as it can, after its reads."""
-    per_client: dict[str, int] = {}
-    for answer in admitted:
-        if isinstance(answer, PartnerClient):
-            per_client[answer.client_id] = per_client.get(answer.client_id, 0) + 1
-    # in a fixed order: two groups that count the same partners never wait for each other in a circle
-    counted = {cid: limits.hit(session, f"partner:{cid}", 60, per_client[cid]) for cid in sorted(per_client)}
+    per_client = calls_per_partner(admitted)
+    counted = {cid: limits.hit(session, partner_key(cid), 60, n) for cid, n in per_client.items()}
+    return refuse_over_limit(session, calls, admitted, per_client, counted, scope=scope)
+
+
+def partner_key(client_id: str) -> str:
+    """The rate counter's key of a partner's calls."""
+    return f"partner:{client_id}"
+
+
+def refuse_over_limit(
+    session: Session | audit.Records,
+    calls: Sequence[PartnerCall],
+    admitted: Sequence[Any],
+    per_client: dict[str, int],
+    counted: dict[str, tuple[int, int]],
+    *,
+    scope: Scope,
+) -> list[Any]:
+    """``count_partner_calls`` once the counters are updated (``counted``: by client id, the count in
+    the window and the seconds until it ends)."""
     answers = list(admitted)
     seen: dict[str, int] = {}
     for i, (call, answer) in enumerate(zip(calls, admitted, strict=True)):
-        if not isinstance(answer, PartnerClient):
+        if isinstance(answer, DomainError):
             continue
         total, remaining = counted[answer.client_id]
         seen[answer.client_id] = seen.get(answer.client_id, 0) + 1

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator, Sequence
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
-from workcard import clock
+from workcard import audit, clock
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.permits import service
 from workcard.permits.schemas import MatchedPermit, PermitVerifyRequest, PermitVerifyResponse
-from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, basic
+from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, Statement, basic
 
 router = APIRouter(route_class=PartnerAPIRoute)
 
@@ -22,7 +25,10 @@ def ping() -> dict[str, str]:
 
 
 def _verify_one(
-    session: Session, client: PartnerClient, body: PermitVerifyRequest, found: service.PermitRows
+    session: Session | audit.Records,
+    client: PartnerClient,
+    body: PermitVerifyRequest,
+    found: service.PermitRows,
 ) -> PermitVerifyResponse:
     outcome = service.verify_permit(
         session, actor=f"partner:{client.client_id}", number=body.permit_number, holder_name=body.holder_name,
@@ -43,12 +49,21 @@ def _verify_one(
     return PermitVerifyResponse(result=outcome.result, checked_at=clock.now(), permit=matched)  # type: ignore[arg-type]
 
 
+def _read(bodies: Sequence[PermitVerifyRequest]) -> Generator[Statement, Any, service.PermitRows]:
+    rows = yield (
+        service.PG_PERMITS_FOR_VERIFICATION,
+        {"numbers": service.clean_numbers(b.permit_number for b in bodies)},
+    )
+    return service.permit_rows(rows)
+
+
 _verify = PartnerRoute(
     Scope.PERMITS_VERIFY,
     prepare=lambda session, bodies: service.permits_for_verification(
         session, [b.permit_number for b in bodies]
     ),
     work=_verify_one,
+    read=_read,
 )
 
 

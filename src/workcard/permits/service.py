@@ -826,16 +826,35 @@ _PERMITS_FOR_VERIFICATION = (
 )
 
 
+def clean_numbers(numbers: Iterable[str]) -> list[str]:
+    """Permit numbers as typed, cleaned and without repeats: what a group of verifications reads."""
+    return list({rules.clean_permit_number(n) for n in numbers})
+
+
 def permits_for_verification(session: Session, numbers: Iterable[str]) -> PermitRows:
     """The permits with these numbers (as typed: cleaned first), with holder and employer, in one read:
     what ``verify_permit`` needs for a group of calls."""
-    clean = list({rules.clean_permit_number(n) for n in numbers})
-    rows = session.execute(_PERMITS_FOR_VERIFICATION, {"numbers": clean}).all()
+    rows = session.execute(_PERMITS_FOR_VERIFICATION, {"numbers": clean_numbers(numbers)}).all()
     return {row[0].number: (row[0], row[1], row[2]) for row in rows}
 
 
+# The same read on the driver (PostgreSQL; ``web.partner``). Its flat rows carry every attribute that
+# ``verify_permit`` and the partner route read of the permit, its holder and its employer (``name``), so
+# one row stands for all three (``permit_rows``).
+PG_PERMITS_FOR_VERIFICATION = (
+    "SELECT p.id, p.number, p.status, p.valid_from, p.valid_until, f.passport_name, f.passport_number, "
+    "f.nationality, f.date_of_birth, f.sex, e.name FROM permit p JOIN foreigner f ON f.id = p.foreigner_id "
+    "JOIN employer e ON e.id = p.employer_id WHERE p.number = ANY(%(numbers)s::text[])"
+)
+
+
+def permit_rows(rows: Iterable[Any]) -> PermitRows:
+    """``PermitRows`` of the rows of ``PG_PERMITS_FOR_VERIFICATION``."""
+    return {row.number: (row, row, row) for row in rows}
+
+
 def verify_permit(
-    session: Session,
+    session: Session | audit.Records,
     *,
     actor: str,
     number: str,

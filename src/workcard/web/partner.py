@@ -1,25 +1,35 @@
 """What every domain's partner API shares: HTTP Basic credentials checked with scope and rate limit, the
 calls run in groups that commit together (``workcard.groupcommit``), and the problem document that
-errors are answered with (RFC 9457)."""
+errors are answered with (RFC 9457).
+
+A group runs one of two ways, with the same domain functions deciding each call's answer and audit
+records: through a Session in a thread (``GroupCommit``; SQLite), or, on PostgreSQL, on the driver in
+the event loop (``AsyncGroupCommit``), in three pipelined round trips: (1) the partners and the domain's
+reads; (2) the partners' counters, the audit chain's head (locked) and a second domain read if it has
+one; (3) the audit records, the head, the domain's rows and the commit. See decision 0011."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import psycopg
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from psycopg.types.json import Json
 from pydantic import BaseModel
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from workcard import audit
 from workcard.errors import DomainError
-from workcard.groupcommit import GroupCommit
+from workcard.groupcommit import AsyncGroupCommit, GroupCommit
+from workcard.iam import limits
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
@@ -63,6 +73,10 @@ ERRORS = {
 _BODY_REFUSED: Any = object()  # the payload of a call whose body was refused before the route ran
 
 
+# One statement for the driver (PostgreSQL): SQL with ``%(name)s`` parameters, and its parameters.
+Statement = tuple[str, dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class _Call(Generic[P]):
     partner: iam.PartnerCall
@@ -73,19 +87,28 @@ class PartnerRoute(Generic[P, C, R]):
     """The work behind one partner route, run for groups of calls. ``prepare`` reads, once for the
     group, what the admitted calls need (e.g. every permit they name); ``work`` then answers one
     call, in the group's transaction, and may raise a ``DomainError`` for that call alone; ``finish``,
-    if given, writes what the calls left in the context (e.g. their rows, in one statement)."""
+    if given, writes what the calls left in the context (e.g. their rows, in one statement).
+
+    The same on the driver (PostgreSQL): ``read`` yields each read as a ``Statement``, is sent its rows
+    (named tuples) and returns the context; ``work`` is given an ``audit.Records`` for its session;
+    ``writes`` gives the statements that write what the calls left in the context, each with its rows."""
 
     def __init__(
         self,
         scope: Scope,
         prepare: Callable[[Session, Sequence[P]], C],
-        work: Callable[[Session, PartnerClient, P, C], R],
+        work: Callable[[Any, Any, P, C], R],
         finish: Callable[[Session, C], None] | None = None,
+        *,
+        read: Callable[[Sequence[P]], Generator[Statement, Any, C]],
+        writes: Callable[[C], list[tuple[str, list[dict[str, Any]]]]] | None = None,
     ) -> None:
         self.scope = scope
         self._prepare = prepare
         self._work = work
         self._finish = finish
+        self._read = read
+        self._writes = writes  # each statement an INSERT of one row's VALUES, and the rows it writes
 
     def serves(self, endpoint: E) -> E:
         """Mark ``endpoint`` (a route function of a ``PartnerAPIRoute`` router) as answered by this."""
@@ -101,9 +124,18 @@ class PartnerRoute(Generic[P, C, R]):
         ])  # fmt: skip
         # Counting locks the partners' counter rows until the commit: after the reads, not before them.
         admitted = iam.count_partner_calls(session, partners, admitted, scope=self.scope)
+        answers = self._answer(session, calls, admitted, context)
+        if self._finish is not None:
+            self._finish(session, context)
+        return answers
+
+    def _answer(
+        self, session: Session | audit.Records, calls: Sequence[_Call[P]], admitted: Sequence[Any], context: C
+    ) -> list[R | DomainError | None]:
+        """Each call's answer: its refusal, or its work's answer or error."""
         answers: list[R | DomainError | None] = []
         for call, client in zip(calls, admitted, strict=True):
-            if not isinstance(client, PartnerClient):
+            if isinstance(client, DomainError):
                 answers.append(client)  # refused
                 continue
             if call.payload is _BODY_REFUSED:
@@ -114,8 +146,57 @@ class PartnerRoute(Generic[P, C, R]):
                     answers.append(self._work(session, client, call.payload, context))
                 except DomainError as exc:
                     answers.append(exc)
-        if self._finish is not None:
-            self._finish(session, context)
+        return answers
+
+    async def _handle_pg(
+        self, conn: psycopg.AsyncConnection[Any], calls: Sequence[_Call[P]]
+    ) -> list[R | DomainError | None]:
+        """``_handle`` on the driver, in three round trips (see the module's documentation). Each round
+        trip is one query of several statements, their parameters bound by the client (``ClientCursor``:
+        the driver's own quoting), so that the statements travel together in one message each way."""
+        records = audit.Records()
+        partners = [c.partner for c in calls]
+        steps = self._read([c.payload for c in calls if c.payload is not _BODY_REFUSED])
+        read, context = _step(steps, None)
+        cursor: Any = conn.cursor()
+        partner_rows, *rows = await _round_trip(
+            cursor, ["BEGIN", (iam.PG_PARTNERS_BY_ID, {"ids": iam.partner_ids(partners)}), *_some(read)]
+        )
+        admitted = iam.admit(records, {r.client_id: r for r in partner_rows}, partners, scope=self.scope)
+        if read is not None:
+            read, context = _step(steps, rows[0])
+        per_client = iam.calls_per_partner(admitted)
+        start, remaining = limits.window(60)
+        counters = [
+            (limits.PG_UPSERT, {"key": iam.partner_key(cid), "start": start, "n": n})
+            for cid, n in per_client.items()
+        ]
+        results = await _round_trip(cursor, [*counters, (audit.PG_LOCK_HEAD, {}), *_some(read)])
+        counted_rows, head_rows = results[: len(counters)], results[len(counters)]
+        while read is not None:  # the domain's second read was in that round trip; any further, one each
+            read, context = _step(steps, results[-1])
+            if read is not None:
+                results = await _round_trip(cursor, [read])
+        counted = {cid: (r[0].count, remaining) for cid, r in zip(per_client, counted_rows, strict=True)}
+        admitted = iam.refuse_over_limit(records, partners, admitted, per_client, counted, scope=self.scope)
+        answers = self._answer(records, calls, admitted, context)
+        count, prev = (head_rows[0].count, head_rows[0].last_hash) if head_rows else (0, audit.GENESIS)
+        last = audit.chain(records.pending, prev)
+        for row in records.pending:
+            row["before"], row["after"] = Json(row["before"]), Json(row["after"])
+        writes = [
+            (audit.PG_INSERT_RECORDS, records.pending),
+            *(self._writes(context) if self._writes else []),
+        ]
+        head = (audit.PG_MOVE_HEAD, {"new_count": count + len(records.pending), "new_hash": last})
+        await _round_trip(
+            cursor,
+            [
+                *(_insert(cursor, sql, rows) for sql, rows in writes if rows),
+                *([head] if records.pending else []),
+                "COMMIT",
+            ],
+        )
         return answers
 
     async def refused_body(self, request: Request) -> None:
@@ -128,12 +209,19 @@ class PartnerRoute(Generic[P, C, R]):
         """Answer one call: it joins the next group of this route's calls in this server process and
         returns once that group has committed (or raises the call's error)."""
         state: Any = request.app.state
-        groups: dict[int, GroupCommit[Any, Any]] | None = getattr(state, "partner_groups", None)
+        groups: dict[int, Any] | None = getattr(state, "partner_groups", None)
         if groups is None:
             groups = state.partner_groups = {}
         group = groups.get(id(self))
         if group is None:
-            group = groups[id(self)] = GroupCommit(state.sessionmaker, self._handle)
+            bind = state.sessionmaker.kw["bind"]
+            # on the driver when the sessions are bound to PostgreSQL's engine; through the sessions when
+            # they are bound to one connection (the tests' rolled-back transaction) or on SQLite
+            if isinstance(bind, Engine) and bind.url.get_backend_name() == "postgresql":
+                group = AsyncGroupCommit(_conninfo(bind.url), self._handle_pg)
+            else:
+                group = GroupCommit(state.sessionmaker, self._handle)
+            groups[id(self)] = group
         call = iam.PartnerCall(
             client_id=credentials.username if credentials else None,
             secret=credentials.password if credentials else None,
@@ -141,6 +229,43 @@ class PartnerRoute(Generic[P, C, R]):
             request_id=audit.request_id_var.get(),
         )
         return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
+
+
+def _step(steps: Generator[Statement, Any, C], rows: Any) -> tuple[Statement | None, C | None]:
+    """Send a domain's ``read`` the rows of its last read: its next read, or its context."""
+    try:
+        return steps.send(rows), None
+    except StopIteration as done:
+        return None, done.value
+
+
+def _some(read: Statement | None) -> list[Statement]:
+    return [] if read is None else [read]
+
+
+async def _round_trip(cursor: Any, statements: list[Statement | str]) -> list[list[Any]]:
+    """Send ``statements`` (SQL with its parameters, or SQL as it is) as one query; return the rows of
+    each statement that returns rows, in order."""
+    await cursor.execute("; ".join(s if isinstance(s, str) else cursor.mogrify(*s) for s in statements))
+    results = []
+    while True:
+        if cursor.description is not None:
+            results.append(await cursor.fetchall())
+        if not cursor.nextset():
+            return results
+
+
+def _insert(cursor: Any, sql: str, rows: list[dict[str, Any]]) -> str:
+    """One INSERT of ``rows``: ``sql`` ends with the VALUES tuple of one row (``%(name)s`` parameters)."""
+    head, values = sql.split(" VALUES ", 1)
+    return head + " VALUES " + ", ".join(cursor.mogrify(values, row) for row in rows)
+
+
+def _conninfo(url: URL) -> str:
+    """libpq's connection string for a SQLAlchemy URL of PostgreSQL."""
+    args = url.translate_connect_args(username="user", database="dbname")
+    args.update({k: v if isinstance(v, str) else v[-1] for k, v in url.query.items()})
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in args.items()})
 
 
 class PartnerAPIRoute(APIRoute):

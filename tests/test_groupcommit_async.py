@@ -1,0 +1,173 @@
+"""Group commit on PostgreSQL's driver (``groupcommit.AsyncGroupCommit``, decision 0011): the same
+outcomes as the thread's (tests/test_groupcommit.py), on the event loop, with connections of its own
+(SPEC X3)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from workcard import groupcommit
+from workcard.web.partner import _conninfo
+
+pytestmark = pytest.mark.pg_only
+
+
+@pytest.fixture
+def conninfo(database_url: str) -> str:
+    if database_url.startswith("sqlite"):
+        pytest.skip("needs PostgreSQL")
+    return _conninfo(make_url(database_url))
+
+
+class Recorder:
+    """A handler that runs one statement per group, notes each group, and can be held back."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[str]] = []
+        self.connections: list[int] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def __call__(self, conn: Any, calls: Any) -> list[Any]:
+        await self.release.wait()
+        self.groups.append(list(calls))
+        self.connections.append(conn.info.backend_pid)
+        if "lost" in calls:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        cursor = conn.cursor()
+        await cursor.execute("BEGIN")
+        if "bad" in calls:  # a statement the database refuses: the transaction is rolled back
+            await cursor.execute("SELECT 1 / 0")
+        await cursor.execute("COMMIT")
+        return [ValueError("refused") if c == "refused" else c.upper() for c in calls]
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_calls_that_arrive_together_share_a_group(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+        handler.release.clear()
+        first = asyncio.ensure_future(group.run("a"))
+        await asyncio.sleep(0.05)  # "a" is being run; the next ones wait for it, together
+        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "c", "refused")]
+        await asyncio.sleep(0.05)
+        handler.release.set()
+        assert await first == "A"
+        results = await asyncio.gather(*rest, return_exceptions=True)
+        assert results[:2] == ["B", "C"] and isinstance(results[2], ValueError)
+        assert handler.groups == [["a"], ["b", "c", "refused"]]
+
+    _run(scenario())
+
+
+def test_a_refused_statement_fails_its_call_alone(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+        handler.release.clear()
+        first = asyncio.ensure_future(group.run("a"))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "bad", "c", "d")]
+        await asyncio.sleep(0.05)
+        handler.release.set()
+        await first
+        results = await asyncio.gather(*rest, return_exceptions=True)
+        assert results[0] == "B" and results[2:] == ["C", "D"]
+        assert isinstance(results[1], psycopg.errors.DivisionByZero)
+        # run in halves until the bad call was alone; the connection was rolled back, not replaced
+        assert handler.groups[1:] == [["b", "bad", "c", "d"], ["b", "bad"], ["b"], ["bad"], ["c", "d"]]
+        assert len(set(handler.connections)) == 1
+
+    _run(scenario())
+
+
+def test_a_lost_connection_fails_the_group_once_and_is_replaced(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+        handler.release.clear()
+        first = asyncio.ensure_future(group.run("a"))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "lost", "c")]
+        await asyncio.sleep(0.05)
+        handler.release.set()
+        await first
+        results = await asyncio.gather(*rest, return_exceptions=True)
+        assert all(isinstance(r, psycopg.OperationalError) for r in results)  # the commit's fate is unknown
+        assert handler.groups[1:] == [["b", "lost", "c"]]  # not run again
+        assert await group.run("later") == "LATER"
+        assert handler.connections[0] != handler.connections[-1]  # a new connection
+
+    _run(scenario())
+
+
+def test_a_caller_that_gives_up_before_its_group_is_dropped(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+        handler.release.clear()
+        first = asyncio.ensure_future(group.run("a"))
+        await asyncio.sleep(0.05)
+        gone = asyncio.ensure_future(group.run("gone"))
+        kept = asyncio.ensure_future(group.run("kept"))
+        await asyncio.sleep(0.05)
+        gone.cancel()  # its request was cancelled while it waited
+        handler.release.set()
+        assert await first == "A" and await kept == "KEPT"
+        assert handler.groups == [["a"], ["kept"]]
+
+    _run(scenario())
+
+
+def test_a_second_group_runs_while_the_first_waits(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=2)
+        handler.release.clear()
+        first = asyncio.ensure_future(group.run("a"))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(group.run("b"))
+        await asyncio.sleep(0.05)
+        handler.release.set()
+        assert [await first, await second] == ["A", "B"]
+        assert handler.groups == [["a"], ["b"]] and len(set(handler.connections)) == 2
+
+    _run(scenario())
+
+
+def test_an_idle_task_ends_and_the_next_call_starts_one(conninfo, monkeypatch):  # SPEC X3
+    monkeypatch.setattr(groupcommit, "IDLE_SECONDS", 0.05)
+
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler)
+        assert await group.run("a") == "A"
+        await asyncio.sleep(0.3)
+        assert not group._tasks  # ended, its connection closed
+        assert await group.run("b") == "B"
+
+    _run(scenario())
+
+
+def test_a_stopped_task_answers_every_waiting_call(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+        handler.release.clear()
+        calls = [asyncio.ensure_future(group.run(c)) for c in ("a", "b")]
+        await asyncio.sleep(0.05)
+        for task in list(group._tasks):
+            task.cancel()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+
+    _run(scenario())
