@@ -50,12 +50,16 @@ def serve(
     """Serve the platform on WORKCARD_HOST:WORKCARD_PORT."""
     import uvicorn
 
+    from workcard import serving
+    from workcard.web.middleware import configure_logging
+
     settings = get_settings()
     settings.resolved_secret_key()  # made once, before several workers race for it
-    uvicorn.run(
-        "workcard.asgi:app", host=settings.host, port=settings.port, workers=workers, reload=reload,
-        log_config=None, access_log=False, proxy_headers=True,
-    )  # fmt: skip
+    options = {"app": "workcard.asgi:app", "log_config": None, "access_log": False, "proxy_headers": True}
+    if workers > 1 and not reload and serving.spreads_connections():
+        configure_logging(settings.log_level)
+        raise typer.Exit(serving.serve(settings.host, settings.port, workers, **options))
+    uvicorn.run(host=settings.host, port=settings.port, workers=workers, reload=reload, **options)  # type: ignore[arg-type]
 
 
 @app.command()

@@ -186,6 +186,13 @@ AsyncHandler = Callable[[psycopg.AsyncConnection[Any], Sequence[T]], Awaitable[S
 _NOT_RETRIED_ASYNC = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
+async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
+    """A connection as ``AsyncGroupCommit``'s handlers get it (see the class)."""
+    return await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, row_factory=namedtuple_row, cursor_factory=psycopg.AsyncClientCursor
+    )
+
+
 class AsyncGroupCommit(Generic[T, R]):
     """``GroupCommit`` on the event loop, for PostgreSQL (see the module's documentation). Up to
     ``concurrency`` groups run at once, each on a connection of its own (``conninfo``: libpq's), so that
@@ -290,14 +297,7 @@ class AsyncGroupCommit(Generic[T, R]):
         self, held: list[psycopg.AsyncConnection[Any]], calls: list[T]
     ) -> Sequence[R | Exception]:
         if not held or held[0].closed:
-            held[:] = [
-                await psycopg.AsyncConnection.connect(
-                    self._conninfo,
-                    autocommit=True,
-                    row_factory=namedtuple_row,
-                    cursor_factory=psycopg.AsyncClientCursor,
-                )
-            ]
+            held[:] = [await connect(self._conninfo)]
         conn = held[0]
         try:
             answers = await self._handler(conn, calls)

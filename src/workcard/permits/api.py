@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPBasicCredentials
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.permits import service
 from workcard.permits.schemas import MatchedPermit, PermitVerifyRequest, PermitVerifyResponse
-from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, Statement, basic
+from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, Statement, basic, json_answer
 
 router = APIRouter(route_class=PartnerAPIRoute)
 
@@ -77,7 +77,7 @@ _verify = PartnerRoute(
 @_verify.serves
 async def verify_permit(
     body: PermitVerifyRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
-) -> PermitVerifyResponse:
+) -> Response:
     """Answers valid, not_yet_valid, expired, cancelled or not_found. A wrong name and an unknown
     number give the same not_found answer. Requires the scope `permits:verify`."""
-    return await _verify(request, credentials, body)
+    return json_answer(await _verify(request, credentials, body))

@@ -268,6 +268,12 @@ def _conninfo(url: URL) -> str:
     return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in args.items()})
 
 
+def json_answer(answer: BaseModel) -> Response:
+    """A route's answer serialised once, as it is: the route's ``response_model`` documents it, and
+    the framework does not validate it a second time."""
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
 class PartnerAPIRoute(APIRoute):
     """The route class of partner API routers: when the framework refuses a call's body before the
     route runs (422, 415, or 400 for a body it cannot read at all), the call is still authenticated,
