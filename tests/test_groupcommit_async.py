@@ -39,6 +39,8 @@ class Recorder:
         self.connections.append(conn.info.backend_pid)
         if "lost" in calls:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
+        if "unknown" in calls:
+            raise groupcommit.CommitUnknown("connection lost while the COMMIT was on its way")
         cursor = conn.cursor()
         await cursor.execute("BEGIN")
         if "bad" in calls:  # a statement the database refuses: the transaction is rolled back
@@ -90,7 +92,7 @@ def test_a_refused_statement_fails_its_call_alone(conninfo):  # SPEC X3
     _run(scenario())
 
 
-def test_a_lost_connection_fails_the_group_once_and_is_replaced(conninfo):  # SPEC X3
+def test_a_lost_connection_runs_the_group_once_more_on_a_new_one(conninfo):  # SPEC X3
     async def scenario() -> None:
         handler = Recorder()
         group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
@@ -102,12 +104,38 @@ def test_a_lost_connection_fails_the_group_once_and_is_replaced(conninfo):  # SP
         handler.release.set()
         await first
         results = await asyncio.gather(*rest, return_exceptions=True)
-        assert all(isinstance(r, psycopg.OperationalError) for r in results)  # the commit's fate is unknown
-        assert handler.groups[1:] == [["b", "lost", "c"]]  # not run again
+        assert all(isinstance(r, psycopg.OperationalError) for r in results)
+        assert handler.groups[1:] == [["b", "lost", "c"]] * 2  # once more, then given up: not in halves
         assert await group.run("later") == "LATER"
-        assert handler.connections[0] != handler.connections[-1]  # a new connection
+        assert handler.connections[0] == handler.connections[1]  # held from group to group
+        assert len(set(handler.connections[1:])) == 3  # after each loss, a new connection
 
     _run(scenario())
+
+
+def test_a_commit_of_unknown_outcome_fails_the_group_and_is_never_run_again(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+        handler.release.clear()
+        first = asyncio.ensure_future(group.run("a"))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "unknown", "c")]
+        await asyncio.sleep(0.05)
+        handler.release.set()
+        await first
+        results = await asyncio.gather(*rest, return_exceptions=True)
+        assert all(isinstance(r, groupcommit.CommitUnknown) for r in results)
+        assert handler.groups[1:] == [["b", "unknown", "c"]]
+        assert handler.connections[1] != (await _backend(group, handler))
+
+    _run(scenario())
+
+
+async def _backend(group: Any, handler: Recorder) -> int:
+    """The backend of the connection the next group runs on."""
+    await group.run("next")
+    return handler.connections[-1]
 
 
 def test_a_caller_that_gives_up_before_its_group_is_dropped(conninfo):  # SPEC X3

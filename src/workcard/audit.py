@@ -183,16 +183,16 @@ def write_pending(session: Session) -> None:
 
 # The same three steps in SQL for PostgreSQL, for work that runs on the driver (``web.partner``); the
 # records' ``before`` and ``after`` are passed as ``psycopg.types.json.Json``.
-PG_LOCK_HEAD = "SELECT count, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+PG_LOCK_HEAD = (  # made first if missing, as ``_lock_head`` does (the migration makes it)
+    f"INSERT INTO audit_head (id, count, last_hash) VALUES (1, 0, '{GENESIS}') ON CONFLICT (id) DO NOTHING; "
+    "SELECT count, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+)
 PG_INSERT_RECORDS = (
     "INSERT INTO audit_record (at, actor, action, subject_type, subject_id, before, after, request_id, "
     "prev_hash, hash) VALUES (%(at)s, %(actor)s, %(action)s, %(subject_type)s, %(subject_id)s, %(before)s, "
     "%(after)s, %(request_id)s, %(prev_hash)s, %(hash)s)"
 )
-PG_MOVE_HEAD = (  # made if missing, as ``_lock_head`` does (the migration makes it)
-    "INSERT INTO audit_head (id, count, last_hash) VALUES (1, %(new_count)s, %(new_hash)s) "
-    "ON CONFLICT (id) DO UPDATE SET count = EXCLUDED.count, last_hash = EXCLUDED.last_hash"
-)
+PG_MOVE_HEAD = "UPDATE audit_head SET count = %(new_count)s, last_hash = %(new_hash)s WHERE id = 1"
 
 
 @event.listens_for(Session, "before_commit")

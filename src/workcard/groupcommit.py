@@ -18,14 +18,14 @@ answer, and no call is answered before its group has committed. What happens whe
 The thread is started by the first call and ends after a few idle seconds; one ``GroupCommit`` per
 kind of call and per application, so per server process.
 
-On PostgreSQL, ``AsyncGroupCommit`` does the same on the event loop, without a thread: one task per kind
-of call and per process gathers the calls and runs each group on its own driver connection (psycopg,
-asynchronous), whose handler sends its statements in a few pipelined round trips (``web.partner``).
-The outcomes are the same, with one difference in how a failure is told apart: the commit is sent in
-the same round trip as the group's writes, so an error of a statement (the database refused one call's
-data: the transaction was rolled back, nothing was written) is run again in halves, and an error of the
-connection or of the transaction as a whole (``psycopg.OperationalError``: the commit's outcome may be
-unknown) fails the group."""
+On PostgreSQL, ``AsyncGroupCommit`` does the same on the event loop, without a thread: tasks per kind of
+call and per process gather the calls and run each group on a driver connection of their own (psycopg,
+asynchronous), whose handler sends its statements in a few round trips (``web.partner``). The outcomes
+are the same, told apart by where the failure happened: the commit is sent in the same round trip as
+the group's writes, so an error of a statement (the database refused one call's data; the COMMIT did
+not run, nothing was written) runs the group again in halves; the connection lost before that round
+trip runs the whole group once more on a new connection (nothing was written either); the connection
+lost in it (``CommitUnknown``: the group may have been written) fails the group."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ R = TypeVar("R")
 Handler = Callable[[Session, Sequence[T]], Sequence[R | Exception]]
 
 MAX_GROUP = 256
+CONNECT_TIMEOUT = 10  # seconds: a database that cannot be reached fails the group, it does not hang
 IDLE_SECONDS = 5.0
 # Failures a smaller group would meet again: not worth a retry.
 _NOT_RETRIED = (
@@ -180,16 +181,27 @@ class GroupCommit(Generic[T, R]):
         return answers
 
 
-# Runs a group on the connection and commits it; answers as ``Handler`` does.
+# Runs a group on the connection and commits it; answers as ``Handler`` does. It raises ``CommitUnknown``
+# when the round trip that carried its COMMIT failed at the connection; any other error means that
+# nothing was committed.
 AsyncHandler = Callable[[psycopg.AsyncConnection[Any], Sequence[T]], Awaitable[Sequence[R | Exception]]]
-# Failures of the connection or of the transaction as a whole: the group fails, and is not run again.
-_NOT_RETRIED_ASYNC = (psycopg.OperationalError, psycopg.InterfaceError)
+# Failures of the connection (before the commit): the group is run once more, on a new connection.
+_CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+class CommitUnknown(Exception):
+    """The group may or may not have been written (its COMMIT was sent, the answer did not come back):
+    it fails, and is never run again."""
 
 
 async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
     """A connection as ``AsyncGroupCommit``'s handlers get it (see the class)."""
     return await psycopg.AsyncConnection.connect(
-        conninfo, autocommit=True, row_factory=namedtuple_row, cursor_factory=psycopg.AsyncClientCursor
+        conninfo,
+        autocommit=True,
+        row_factory=namedtuple_row,
+        cursor_factory=psycopg.AsyncClientCursor,
+        connect_timeout=CONNECT_TIMEOUT,
     )
 
 
@@ -221,9 +233,7 @@ class AsyncGroupCommit(Generic[T, R]):
         self._queue.append((call, future))
         self._wakeup.set()
         if self._waiting == 0 and len(self._tasks) < self._concurrency:
-            task = loop.create_task(self._serve(), name="group-commit")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.add(loop.create_task(self._serve(), name="group-commit"))
         try:
             # shielded: a group that has begun delivers every answer; a caller that gives up before
             # its group began is dropped from it (its future is cancelled below)
@@ -263,18 +273,29 @@ class AsyncGroupCommit(Generic[T, R]):
                     future.set_exception(stopped)
             self._queue.clear()
             raise
-        finally:
+        finally:  # no longer counted at once, so that a call queued from now on starts a new task
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
             for c in conn:
                 await c.close()
 
     async def _run(
-        self, conn: list[psycopg.AsyncConnection[Any]], group: list[tuple[T, asyncio.Future[R]]]
+        self,
+        conn: list[psycopg.AsyncConnection[Any]],
+        group: list[tuple[T, asyncio.Future[R]]],
+        again: bool = False,
     ) -> None:
         try:
             answers = await self._transaction(conn, [call for call, _ in group])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
-            retry = len(group) > 1 and not isinstance(exc, _NOT_RETRIED_ASYNC)
-            log.warning("a group of %d calls failed (%s)%s", len(group), type(exc).__name__,
+            if isinstance(exc, _CONNECTION_LOST) and not again:  # nothing written; the connection is new
+                log.warning("a group of %d calls lost its connection (%s); running it again", len(group), exc)
+                await self._run(conn, group, again=True)
+                return
+            cause = exc.__cause__ if isinstance(exc, CommitUnknown) and exc.__cause__ else exc
+            retry = len(group) > 1 and not isinstance(exc, (CommitUnknown, *_CONNECTION_LOST))
+            log.warning("a group of %d calls failed (%s)%s", len(group), type(cause).__name__,
                         "; running each half again" if retry else "")  # fmt: skip
             if retry:
                 half = len(group) // 2
@@ -283,7 +304,7 @@ class AsyncGroupCommit(Generic[T, R]):
             else:
                 for _, future in group:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(cause)
             return
         for (_, future), answer in zip(group, answers, strict=True):
             if future.done():  # its caller gave up while the group ran
@@ -301,13 +322,13 @@ class AsyncGroupCommit(Generic[T, R]):
         conn = held[0]
         try:
             answers = await self._handler(conn, calls)
-            if len(answers) != len(calls):
-                raise RuntimeError("a group-commit handler must answer every call")
         except BaseException as exc:
-            if isinstance(exc, _NOT_RETRIED_ASYNC) or conn.broken:
+            if isinstance(exc, (CommitUnknown, *_CONNECTION_LOST)) or conn.broken:
                 held.clear()
                 await conn.close()
             elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 await conn.execute("ROLLBACK")
             raise
+        if len(answers) != len(calls):  # committed: never to be run again
+            raise CommitUnknown("a group-commit handler must answer every call")
         return answers

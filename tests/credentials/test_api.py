@@ -145,3 +145,30 @@ def test_no_private_key_in_any_response(client, db, make_permit):  # SPEC X5
     kid = keys.current_key(db).kid
     for secret in _private_texts(kid) + _private_texts(keys.key_dir() / "anchor.pem"):
         assert not any(secret in r or secret.lower() in r for r in responses)
+
+
+def test_a_check_waits_for_a_permit_being_changed_and_neither_deadlocks(
+    client, db, make_permit, own_engine
+):  # SPEC X3
+    """A staff transaction locks the permit, then (at its commit) the audit head; a group of checks that
+    names the permit takes its lock before the head, so one waits for the other instead of a deadlock."""
+    import threading
+
+    from sqlalchemy import text
+
+    if own_engine is None:
+        pytest.skip("on PostgreSQL, where partner groups have connections of their own")
+    permit = make_permit(passport_name="Ann Lee")
+    code, headers = service.letter_code(db, permit), partner(db)
+    db.commit()
+    answers = []
+    with own_engine.connect() as staff:
+        staff.execute(text("SELECT id FROM permit WHERE id = :id FOR UPDATE"), {"id": permit.id})
+        checking = threading.Thread(target=lambda: answers.append(_verify(client, headers, code)))
+        checking.start()
+        checking.join(1.5)  # the group waits for the permit's lock
+        assert checking.is_alive()
+        staff.execute(text("SELECT count FROM audit_head WHERE id = 1 FOR UPDATE"))  # as a staff commit does
+        staff.commit()
+    checking.join(20)
+    assert answers[0].status_code == 200 and answers[0].json()["verdict"] == "valid"

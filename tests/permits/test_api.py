@@ -129,7 +129,13 @@ def test_malformed_body_is_a_problem_document(client, db):  # SPEC X2
     assert resp.json()["errors"]
 
 
-def test_a_failed_commit_is_never_answered_as_success(client, db, make_permit, monkeypatch):  # SPEC X3
+def test_a_failed_commit_is_never_answered_as_success(
+    client, db, make_permit, monkeypatch, own_engine
+):  # SPEC X3
+    if own_engine is not None:
+        pytest.skip(
+            "the group runs on the driver: test_on_postgresql_a_failed_group_is_never_answered_as_success"
+        )
     permit = make_permit(passport_name="Jane Doe")
     cid, secret = _partner(db)
     db.flush()
@@ -201,3 +207,70 @@ def test_partner_calls_run_on_the_driver_on_postgresql(client, db, make_permit, 
     ]
     assert all(r.request_id and r.before is None for r in records)
     assert audit.verify(db).ok  # the records written on the driver are links of the same chain
+
+
+def _refuse_in_database(engine, sql: str) -> None:
+    """Make PostgreSQL refuse what ``sql`` (a trigger's condition on the new audit record) names."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text(
+            "CREATE OR REPLACE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF {sql} THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+        ))  # fmt: skip
+
+
+def test_on_postgresql_a_failed_group_is_never_answered_as_success(
+    client, db, make_permit, own_engine
+):  # SPEC X3
+    """One call whose record the database refuses fails alone (its group runs again in halves); a
+    group whose COMMIT fails is answered 500; nothing of a failed call is written, nothing twice."""
+    import concurrent.futures
+
+    from sqlalchemy import func, text
+
+    from workcard.iam.models import RateCounter
+
+    if own_engine is None:
+        pytest.skip("on PostgreSQL, where partner groups run on the driver")
+    names = [f"{given} Lee" for given in ("Ana", "Bo", "Cy", "Di", "Ed", "Fa")]
+    people = [make_permit(passport_name=name) for name in names]
+    cid, secret = _partner(db)
+    db.commit()
+    bad = people[2]
+    _refuse_in_database(own_engine, f"NEW.action = 'permit.verify' AND NEW.subject_id = '{bad.id}'")
+    with own_engine.begin() as conn:
+        conn.execute(
+            text("CREATE TRIGGER refuse BEFORE INSERT ON audit_record FOR EACH ROW EXECUTE FUNCTION refuse()")
+        )
+    with (
+        TestClient(client.app, raise_server_exceptions=False) as c,
+        concurrent.futures.ThreadPoolExecutor(6) as pool,
+    ):
+        answers = list(pool.map(lambda p, name: c.post(
+            "/api/v1/permits/verify", headers=basic_auth(cid, secret),
+            json={"permit_number": p.number, "holder_name": name},
+        ), people, names))  # fmt: skip
+    assert [a.status_code for a in answers] == [200, 200, 500, 200, 200, 200]
+    assert answers[2].headers["content-type"] == "application/problem+json"
+    db.rollback()
+    verified = db.scalars(
+        select(audit.AuditRecord.subject_id).where(audit.AuditRecord.action == "permit.verify")
+    )
+    assert sorted(verified) == sorted(str(p.id) for p in people if p is not bad)  # once each
+    assert db.scalar(select(func.sum(RateCounter.count))) == 5  # the failed call's count was rolled back
+
+    db.rollback()  # its reads' locks would keep the trigger from being changed
+    with own_engine.begin() as conn:  # now the COMMIT itself fails
+        conn.execute(text("DROP TRIGGER refuse ON audit_record"))
+        conn.execute(text(
+            "CREATE CONSTRAINT TRIGGER refuse AFTER INSERT ON audit_record DEFERRABLE INITIALLY DEFERRED "
+            "FOR EACH ROW EXECUTE FUNCTION refuse()"
+        ))  # fmt: skip
+    with TestClient(client.app, raise_server_exceptions=False) as c:
+        failed = c.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
+                        json={"permit_number": bad.number, "holder_name": "Cy Lee"})  # fmt: skip
+    assert failed.status_code == 500
+    db.rollback()
+    assert db.scalar(select(func.sum(RateCounter.count))) == 5
+    assert audit.verify(db).ok

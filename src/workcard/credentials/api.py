@@ -71,7 +71,9 @@ _check = PartnerRoute(
     ),
     work=_check_one,
     finish=lambda session, lookups: lookups.write(session),
-    read=lambda bodies: service.Lookups.read([service.clean_text(b.qr_text) for b in bodies], clock.now()),
+    read=lambda bodies: service.Lookups.read(
+        lambda: [service.clean_text(b.qr_text) for b in bodies], clock.now()
+    ),
     writes=lambda lookups: lookups.writes(),
 )
 

@@ -6,7 +6,7 @@ Services never commit; the request, command or job owns the transaction."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -124,9 +124,10 @@ _PG_KEYS = (
     "SELECT kid, alg, public_key, signs_from, signs_until, verify_until, retired_at FROM signing_key "
     "ORDER BY signs_from, id"
 )
-_PG_PERMITS = (
-    "SELECT p.id, p.number, p.status, p.valid_from, p.valid_until, p.cancelled_at, f.id AS holder_id, f.passport_name, "
-    "f.nationality FROM permit p JOIN foreigner f ON f.id = p.foreigner_id WHERE p.number = ANY(%(numbers)s::text[])"
+_PG_PERMITS = (  # locked (KEY SHARE) for the verification rows that refer to them, before the audit head
+    "SELECT p.id, p.number, p.status, p.valid_from, p.valid_until, p.cancelled_at, f.id AS holder_id, "
+    "f.passport_name, f.nationality FROM permit p JOIN foreigner f ON f.id = p.foreigner_id "
+    "WHERE p.number = ANY(%(numbers)s::text[]) FOR KEY SHARE"
 )
 
 _PG_INSERT_VERIFICATIONS = (
@@ -165,13 +166,15 @@ class Lookups:
 
     @classmethod
     def read(
-        cls, texts: Sequence[str], now: dt.datetime
+        cls, texts: Callable[[], Sequence[str]], now: dt.datetime
     ) -> Generator[tuple[str, dict[str, Any]], Any, Lookups]:
         """``for_texts`` for work on the driver (PostgreSQL; ``web.partner``): yields each read (SQL and
-        its parameters), is sent the read's rows, and returns the lookups."""
+        its parameters), is sent the read's rows, and returns the lookups. ``texts`` is asked for once
+        the keys are read: by then, the texts of the admitted calls only (nothing is decoded for a call
+        whose credentials are wrong)."""
         lookups = cls(None)
         lookups._keys = {k.kid: k for k in (yield _PG_KEYS, {})}
-        numbers = lookups._numbers(texts, now)
+        numbers = lookups._numbers(texts(), now)
         rows = yield _PG_PERMITS, {"numbers": list(numbers)}
         lookups._permits = {r.number: (r, _Holder(r.holder_id, r.passport_name, r.nationality)) for r in rows}
         lookups._permits_read = numbers

@@ -28,7 +28,7 @@ from starlette.requests import HTTPConnection
 
 from workcard import audit
 from workcard.errors import DomainError
-from workcard.groupcommit import AsyncGroupCommit, GroupCommit
+from workcard.groupcommit import AsyncGroupCommit, CommitUnknown, GroupCommit
 from workcard.iam import limits
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient
@@ -153,16 +153,25 @@ class PartnerRoute(Generic[P, C, R]):
     ) -> list[R | DomainError | None]:
         """``_handle`` on the driver, in three round trips (see the module's documentation). Each round
         trip is one query of several statements, their parameters bound by the client (``ClientCursor``:
-        the driver's own quoting), so that the statements travel together in one message each way."""
+        the driver's own quoting), so that the statements travel together in one message each way.
+
+        Locks are taken in the order the Session path and the staff pages take them: the partners'
+        counters, then the rows the domain's second read locks (the permits a group of scanned codes
+        names, which its ``verification`` rows refer to), and the audit chain's head last."""
         records = audit.Records()
         partners = [c.partner for c in calls]
-        steps = self._read([c.payload for c in calls if c.payload is not _BODY_REFUSED])
+        bodies = [c.payload for c in calls if c.payload is not _BODY_REFUSED]
+        steps = self._read(bodies)  # its first read is for every call; the rest only for the admitted
         read, context = _step(steps, None)
         cursor: Any = conn.cursor()
         partner_rows, *rows = await _round_trip(
             cursor, ["BEGIN", (iam.PG_PARTNERS_BY_ID, {"ids": iam.partner_ids(partners)}), *_some(read)]
         )
         admitted = iam.admit(records, {r.client_id: r for r in partner_rows}, partners, scope=self.scope)
+        bodies[:] = [
+            c.payload for c, a in zip(calls, admitted, strict=True)
+            if not isinstance(a, DomainError) and c.payload is not _BODY_REFUSED
+        ]  # fmt: skip
         if read is not None:
             read, context = _step(steps, rows[0])
         per_client = iam.calls_per_partner(admitted)
@@ -171,32 +180,34 @@ class PartnerRoute(Generic[P, C, R]):
             (limits.PG_UPSERT, {"key": iam.partner_key(cid), "start": start, "n": n})
             for cid, n in per_client.items()
         ]
-        results = await _round_trip(cursor, [*counters, (audit.PG_LOCK_HEAD, {}), *_some(read)])
-        counted_rows, head_rows = results[: len(counters)], results[len(counters)]
-        while read is not None:  # the domain's second read was in that round trip; any further, one each
-            read, context = _step(steps, results[-1])
+        results = await _round_trip(cursor, [*counters, *_some(read), audit.PG_LOCK_HEAD])
+        if read is not None:
+            read, context = _step(steps, results[len(counters)])
             if read is not None:
-                results = await _round_trip(cursor, [read])
-        counted = {cid: (r[0].count, remaining) for cid, r in zip(per_client, counted_rows, strict=True)}
+                raise RuntimeError("a partner route's read has at most two steps")
+        counted = {cid: (r[0].count, remaining) for cid, r in zip(per_client, results, strict=False)}
         admitted = iam.refuse_over_limit(records, partners, admitted, per_client, counted, scope=self.scope)
         answers = self._answer(records, calls, admitted, context)
-        count, prev = (head_rows[0].count, head_rows[0].last_hash) if head_rows else (0, audit.GENESIS)
-        last = audit.chain(records.pending, prev)
+        head = results[-1][0]
+        last = audit.chain(records.pending, head.last_hash)
         for row in records.pending:
             row["before"], row["after"] = Json(row["before"]), Json(row["after"])
         writes = [
-            (audit.PG_INSERT_RECORDS, records.pending),
             *(self._writes(context) if self._writes else []),
+            (audit.PG_INSERT_RECORDS, records.pending),
         ]
-        head = (audit.PG_MOVE_HEAD, {"new_count": count + len(records.pending), "new_hash": last})
-        await _round_trip(
-            cursor,
-            [
-                *(_insert(cursor, sql, rows) for sql, rows in writes if rows),
-                *([head] if records.pending else []),
-                "COMMIT",
-            ],
-        )
+        moved = (audit.PG_MOVE_HEAD, {"new_count": head.count + len(records.pending), "new_hash": last})
+        try:  # an error of a statement skips the COMMIT; an error of the connection leaves it unknown
+            await _round_trip(
+                cursor,
+                [
+                    *(_insert(cursor, sql, rows) for sql, rows in writes if rows),
+                    *([moved] if records.pending else []),
+                    "COMMIT",
+                ],
+            )
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise CommitUnknown(str(exc)) from exc
         return answers
 
     async def refused_body(self, request: Request) -> None:
