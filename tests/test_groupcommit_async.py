@@ -53,18 +53,26 @@ def _run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 20))
 
 
+async def _after_a_first_group(
+    conninfo: str, handler: Recorder, calls: tuple[str, ...]
+) -> tuple[Any, list[Any]]:
+    """Run call "a" alone, held back while ``calls`` queue behind it (so they form the next group);
+    return the group runner and the calls' results (answers or errors)."""
+    group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
+    handler.release.clear()
+    first = asyncio.ensure_future(group.run("a"))
+    await asyncio.sleep(0.05)
+    rest = [asyncio.ensure_future(group.run(c)) for c in calls]
+    await asyncio.sleep(0.05)
+    handler.release.set()
+    assert await first == "A"
+    return group, list(await asyncio.gather(*rest, return_exceptions=True))
+
+
 def test_calls_that_arrive_together_share_a_group(conninfo):  # SPEC X3
     async def scenario() -> None:
         handler = Recorder()
-        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
-        handler.release.clear()
-        first = asyncio.ensure_future(group.run("a"))
-        await asyncio.sleep(0.05)  # "a" is being run; the next ones wait for it, together
-        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "c", "refused")]
-        await asyncio.sleep(0.05)
-        handler.release.set()
-        assert await first == "A"
-        results = await asyncio.gather(*rest, return_exceptions=True)
+        group, results = await _after_a_first_group(conninfo, handler, ("b", "c", "refused"))
         assert results[:2] == ["B", "C"] and isinstance(results[2], ValueError)
         assert handler.groups == [["a"], ["b", "c", "refused"]]
 
@@ -74,15 +82,7 @@ def test_calls_that_arrive_together_share_a_group(conninfo):  # SPEC X3
 def test_a_refused_statement_fails_its_call_alone(conninfo):  # SPEC X3
     async def scenario() -> None:
         handler = Recorder()
-        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
-        handler.release.clear()
-        first = asyncio.ensure_future(group.run("a"))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "bad", "c", "d")]
-        await asyncio.sleep(0.05)
-        handler.release.set()
-        await first
-        results = await asyncio.gather(*rest, return_exceptions=True)
+        group, results = await _after_a_first_group(conninfo, handler, ("b", "bad", "c", "d"))
         assert results[0] == "B" and results[2:] == ["C", "D"]
         assert isinstance(results[1], psycopg.errors.DivisionByZero)
         # run in halves until the bad call was alone; the connection was rolled back, not replaced
@@ -95,15 +95,7 @@ def test_a_refused_statement_fails_its_call_alone(conninfo):  # SPEC X3
 def test_a_lost_connection_runs_the_group_once_more_on_a_new_one(conninfo):  # SPEC X3
     async def scenario() -> None:
         handler = Recorder()
-        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
-        handler.release.clear()
-        first = asyncio.ensure_future(group.run("a"))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "lost", "c")]
-        await asyncio.sleep(0.05)
-        handler.release.set()
-        await first
-        results = await asyncio.gather(*rest, return_exceptions=True)
+        group, results = await _after_a_first_group(conninfo, handler, ("b", "lost", "c"))
         assert all(isinstance(r, psycopg.OperationalError) for r in results)
         assert handler.groups[1:] == [["b", "lost", "c"]] * 2  # once more, then given up: not in halves
         assert await group.run("later") == "LATER"
@@ -116,15 +108,7 @@ def test_a_lost_connection_runs_the_group_once_more_on_a_new_one(conninfo):  # S
 def test_a_commit_of_unknown_outcome_fails_the_group_and_is_never_run_again(conninfo):  # SPEC X3
     async def scenario() -> None:
         handler = Recorder()
-        group = groupcommit.AsyncGroupCommit(conninfo, handler, concurrency=1)
-        handler.release.clear()
-        first = asyncio.ensure_future(group.run("a"))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(group.run(c)) for c in ("b", "unknown", "c")]
-        await asyncio.sleep(0.05)
-        handler.release.set()
-        await first
-        results = await asyncio.gather(*rest, return_exceptions=True)
+        group, results = await _after_a_first_group(conninfo, handler, ("b", "unknown", "c"))
         assert all(isinstance(r, groupcommit.CommitUnknown) for r in results)
         assert handler.groups[1:] == [["b", "unknown", "c"]]
         assert handler.connections[1] != (await _backend(group, handler))

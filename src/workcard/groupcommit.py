@@ -68,8 +68,21 @@ _NOT_RETRIED = (
 log = logging.getLogger(__name__)
 
 
-class _CommitFailed(Exception):
-    """The commit raised: the group may or may not have been written, so it is not run again."""
+class CommitUnknown(Exception):
+    """The group may or may not have been written (its commit raised, or was sent and its answer never
+    came back): it fails, and is never run again."""
+
+
+def _failure(
+    exc: Exception, size: int, not_retried: tuple[type[Exception], ...]
+) -> tuple[BaseException, bool]:
+    """What the calls of a failed group get (for a commit of unknown outcome, the error behind it), and
+    whether the group is run again in halves."""
+    cause = exc.__cause__ if isinstance(exc, CommitUnknown) and exc.__cause__ else exc
+    retry = size > 1 and not isinstance(exc, (CommitUnknown, *not_retried))
+    log.warning("a group of %d calls failed (%s)%s", size, type(cause).__name__,
+                "; running each half again" if retry else "")  # fmt: skip
+    return cause, retry
 
 
 class GroupCommit(Generic[T, R]):
@@ -145,10 +158,7 @@ class GroupCommit(Generic[T, R]):
         try:
             answers = self._transaction([call for call, _ in group])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
-            cause = exc.__cause__ if isinstance(exc, _CommitFailed) and exc.__cause__ else exc
-            retry = len(group) > 1 and not isinstance(exc, (_CommitFailed, *_NOT_RETRIED))
-            log.warning("a group of %d calls failed (%s)%s", len(group), type(cause).__name__,
-                        "; running each half again" if retry else "")  # fmt: skip
+            cause, retry = _failure(exc, len(group), _NOT_RETRIED)
             if retry:
                 half = len(group) // 2
                 self._run(group[:half])
@@ -177,7 +187,7 @@ class GroupCommit(Generic[T, R]):
             try:
                 session.commit()
             except Exception as exc:
-                raise _CommitFailed(str(exc)) from exc
+                raise CommitUnknown(str(exc)) from exc
         return answers
 
 
@@ -187,11 +197,6 @@ class GroupCommit(Generic[T, R]):
 AsyncHandler = Callable[[psycopg.AsyncConnection[Any], Sequence[T]], Awaitable[Sequence[R | Exception]]]
 # Failures of the connection (before the commit): the group is run once more, on a new connection.
 _CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
-
-
-class CommitUnknown(Exception):
-    """The group may or may not have been written (its COMMIT was sent, the answer did not come back):
-    it fails, and is never run again."""
 
 
 async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
@@ -293,10 +298,7 @@ class AsyncGroupCommit(Generic[T, R]):
                 log.warning("a group of %d calls lost its connection (%s); running it again", len(group), exc)
                 await self._run(conn, group, again=True)
                 return
-            cause = exc.__cause__ if isinstance(exc, CommitUnknown) and exc.__cause__ else exc
-            retry = len(group) > 1 and not isinstance(exc, (CommitUnknown, *_CONNECTION_LOST))
-            log.warning("a group of %d calls failed (%s)%s", len(group), type(cause).__name__,
-                        "; running each half again" if retry else "")  # fmt: skip
+            cause, retry = _failure(exc, len(group), _CONNECTION_LOST)
             if retry:
                 half = len(group) // 2
                 await self._run(conn, group[:half])
