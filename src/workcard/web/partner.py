@@ -236,7 +236,7 @@ class PartnerRoute(Generic[P, C, R]):
         call = iam.PartnerCall(
             client_id=credentials.username if credentials else None,
             secret=credentials.password if credentials else None,
-            path=request.url.path,
+            path=request.scope["path"],  # as request.url.path, without building the URL
             request_id=audit.request_id_var.get(),
         )
         return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
