@@ -41,6 +41,18 @@ class Recorder:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         if "unknown" in calls:
             raise groupcommit.CommitUnknown("connection lost while the COMMIT was on its way")
+        if "written" in calls or "not-written" in calls:  # the commit's answer was lost; it can be asked
+            self.asked = getattr(self, "asked", 0)
+
+            async def written(conn: Any) -> bool:
+                self.asked += 1
+                await conn.execute("SELECT 1")  # on a connection that works
+                return "written" in calls
+
+            answers = [c.upper() for c in calls]
+            if len(self.groups) > 2:  # a group run again commits
+                return answers
+            raise groupcommit.CommitUnknown("connection lost", written=written, answers=answers)
         cursor = conn.cursor()
         await cursor.execute("BEGIN")
         if "bad" in calls:  # a statement the database refuses: the transaction is rolled back
@@ -181,5 +193,20 @@ def test_a_stopped_task_answers_every_waiting_call(conninfo):  # SPEC X3
             task.cancel()
         results = await asyncio.gather(*calls, return_exceptions=True)
         assert all(isinstance(r, RuntimeError) for r in results)
+
+    _run(scenario())
+
+
+def test_a_commit_whose_answer_was_lost_is_asked_about(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        _, results = await _after_a_first_group(conninfo, handler, ("b", "written"))
+        assert results == ["B", "WRITTEN"]  # it was written: answered, not run again
+        assert handler.groups[1:] == [["b", "written"]] and handler.asked == 1
+
+        handler = Recorder()
+        _, results = await _after_a_first_group(conninfo, handler, ("b", "not-written"))
+        assert results == ["B", "NOT-WRITTEN"]  # it was not: run once more
+        assert handler.groups[1:] == [["b", "not-written"]] * 2 and handler.asked == 1
 
     _run(scenario())

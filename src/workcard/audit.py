@@ -193,6 +193,7 @@ PG_INSERT_RECORDS = (
     "%(after)s, %(request_id)s, %(prev_hash)s, %(hash)s)"
 )
 PG_MOVE_HEAD = "UPDATE audit_head SET count = %(new_count)s, last_hash = %(new_hash)s WHERE id = 1"
+PG_RECORD_WRITTEN = "SELECT EXISTS (SELECT 1 FROM audit_record WHERE hash = %(hash)s) AS written"
 
 
 @event.listens_for(Session, "before_commit")

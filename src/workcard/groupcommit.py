@@ -70,7 +70,21 @@ log = logging.getLogger(__name__)
 
 class CommitUnknown(Exception):
     """The group may or may not have been written (its commit raised, or was sent and its answer never
-    came back): it fails, and is never run again."""
+    came back): it fails, and is never run again. On the driver (``AsyncGroupCommit``), a handler may
+    give ``written``, which asks a new connection whether the group was written, and the ``answers``
+    the group's calls get if it was: the calls are then answered (written) or the group is run again
+    (not written), instead of failing."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        written: Callable[[psycopg.AsyncConnection[Any]], Awaitable[bool]] | None = None,
+        answers: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(message)
+        self.written = written
+        self.answers = answers
 
 
 def _failure(
@@ -294,20 +308,24 @@ class AsyncGroupCommit(Generic[T, R]):
         try:
             answers = await self._transaction(conn, [call for call, _ in group])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
-            if isinstance(exc, _CONNECTION_LOST) and not again:  # nothing written; the connection is new
+            written = None if again else await self._written(conn, exc)
+            if written:  # the commit went through although its answer was lost
+                answers = exc.answers  # type: ignore[attr-defined]
+            elif (written is False or isinstance(exc, _CONNECTION_LOST)) and not again:  # nothing written
                 log.warning("a group of %d calls lost its connection (%s); running it again", len(group), exc)
                 await self._run(conn, group, again=True)
                 return
-            cause, retry = _failure(exc, len(group), _CONNECTION_LOST)
-            if retry:
-                half = len(group) // 2
-                await self._run(conn, group[:half])
-                await self._run(conn, group[half:])
             else:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(cause)
-            return
+                cause, retry = _failure(exc, len(group), _CONNECTION_LOST)
+                if retry:
+                    half = len(group) // 2
+                    await self._run(conn, group[:half])
+                    await self._run(conn, group[half:])
+                else:
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(cause)
+                return
         for (_, future), answer in zip(group, answers, strict=True):
             if future.done():  # its caller gave up while the group ran
                 continue
@@ -315,6 +333,23 @@ class AsyncGroupCommit(Generic[T, R]):
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
+
+    async def _written(self, held: list[psycopg.AsyncConnection[Any]], exc: Exception) -> bool | None:
+        """For a commit of unknown outcome that can be asked about: whether the group was written (asked
+        on a new connection); None when that cannot be told."""
+        if not isinstance(exc, CommitUnknown) or exc.written is None:
+            return None
+        try:
+            if not held or held[0].closed:
+                held[:] = [await connect(self._conninfo)]
+            written = await exc.written(held[0])
+        except Exception as error:  # noqa: BLE001 - the database is still out of reach: the calls fail
+            log.warning("could not tell whether a group of calls was written (%s)", error)
+            return None
+        log.warning(
+            "a group's commit lost its connection; the group was %swritten", "" if written else "not "
+        )
+        return written
 
     async def _transaction(
         self, held: list[psycopg.AsyncConnection[Any]], calls: list[T]

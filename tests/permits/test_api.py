@@ -274,3 +274,39 @@ def test_on_postgresql_a_failed_group_is_never_answered_as_success(
     db.rollback()
     assert db.scalar(select(func.sum(RateCounter.count))) == 5
     assert audit.verify(db).ok
+
+
+@pytest.mark.parametrize("lost", ["after", "before"])
+def test_on_postgresql_a_commit_whose_answer_is_lost_is_neither_lost_nor_doubled(
+    client, db, make_permit, own_engine, monkeypatch, lost
+):  # SPEC X3
+    """The connection drops while the group's last round trip (its writes and COMMIT) is on its way:
+    the group asks a new connection whether it was written; the call is answered once and recorded once."""
+    import psycopg
+
+    from workcard.web import partner as partner_module
+
+    if own_engine is None:
+        pytest.skip("on PostgreSQL, where partner groups run on the driver")
+    permit = make_permit(passport_name="Jane Doe")
+    cid, secret = _partner(db)
+    db.commit()
+    real, dropped = partner_module._round_trip, []
+
+    async def dropping(cursor, statements):
+        if statements[-1] == "COMMIT" and not dropped:
+            dropped.append(True)
+            if lost == "after":
+                await real(cursor, statements)
+            await cursor.connection.close()
+            raise psycopg.OperationalError("the connection was lost")
+        return await real(cursor, statements)
+
+    monkeypatch.setattr(partner_module, "_round_trip", dropping)
+    resp = client.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
+                       json={"permit_number": permit.number, "holder_name": "Jane Doe"})  # fmt: skip
+    assert dropped and resp.status_code == 200 and resp.json()["result"] == "valid"
+    db.rollback()
+    records = db.scalars(select(audit.AuditRecord).where(audit.AuditRecord.action == "permit.verify")).all()
+    assert len(records) == 1
+    assert audit.verify(db).ok

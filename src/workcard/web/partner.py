@@ -207,7 +207,8 @@ class PartnerRoute(Generic[P, C, R]):
                 ],
             )
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise CommitUnknown(str(exc)) from exc
+            check = _written(last) if records.pending else None
+            raise CommitUnknown(str(exc), written=check, answers=answers) from exc
         return answers
 
     async def refused_body(self, request: Request) -> None:
@@ -270,6 +271,20 @@ def _insert(cursor: Any, sql: str, rows: list[dict[str, Any]]) -> str:
     """One INSERT of ``rows``: ``sql`` ends with the VALUES tuple of one row (``%(name)s`` parameters)."""
     head, values = sql.split(" VALUES ", 1)
     return head + " VALUES " + ", ".join(cursor.mogrify(values, row) for row in rows)
+
+
+def _written(last_hash: str) -> Callable[[psycopg.AsyncConnection[Any]], Coroutine[Any, Any, bool]]:
+    """Whether the group whose last audit record has ``last_hash`` was written: asked once the audit head
+    can be locked, so that a transaction of the lost connection still running has ended either way."""
+
+    async def written(conn: psycopg.AsyncConnection[Any]) -> bool:
+        results = await _round_trip(
+            conn.cursor(),
+            ["BEGIN", audit.PG_LOCK_HEAD, (audit.PG_RECORD_WRITTEN, {"hash": last_hash}), "ROLLBACK"],
+        )
+        return bool(results[-1][0].written)
+
+    return written
 
 
 def _conninfo(url: URL) -> str:
