@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= $(or $(WORKCARD_PORT),8000)
-KEYWORDS := -k N_ -k InvalidInput -k NotFound -k Conflict -k Forbidden -k Unauthorized -k TooManyRequests -k DomainError -k RowError:3 -k OfflineError -k ListError
+KEYWORDS := -k N_ -k InvalidInput -k NotFound -k Conflict -k Forbidden -k Unauthorized -k TooManyRequests -k Unavailable -k DomainError -k RowError:3 -k OfflineError -k ListError
 
 .PHONY: demo serve test test-sqlite test-postgres bench messages lint clean
 

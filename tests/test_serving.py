@@ -93,6 +93,14 @@ def test_each_server_process_listens_and_takes_connections(tmp_path):  # SPEC X3
                 break
             except OSError:
                 time.sleep(0.2)
+        for count in ("2", "1"):  # a second server on the same address is refused, not joined
+            again = subprocess.run(  # noqa: S603 - our own command line
+                [sys.executable, "-m", "workcard.cli", "serve", "--workers", count], env=env, cwd=tmp_path,
+                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert again.returncode == 1, again.stderr
+            assert f"cannot serve on 127.0.0.1:{port}: a server already listens there" in again.stderr
+        assert len(_tcp(port, "0A")) == 2
         clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
         time.sleep(0.5)
         established = _tcp(port, "01")
@@ -124,4 +132,4 @@ def test_an_address_another_program_holds_is_refused():  # SPEC X2
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     assert done.returncode == 1
-    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout + done.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr

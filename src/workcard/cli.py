@@ -55,6 +55,10 @@ def serve(
 
     settings = get_settings()
     settings.resolved_secret_key()  # made once, before several workers race for it
+    problem = serving.taken(settings.host, settings.port)
+    if problem:
+        typer.echo(problem, err=True)
+        raise typer.Exit(1)
     options = {"app": "workcard.asgi:app", "log_config": None, "access_log": False, "proxy_headers": True}
     if workers > 1 and not reload and serving.spreads_connections():
         configure_logging(settings.log_level)

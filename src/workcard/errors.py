@@ -68,3 +68,15 @@ class TooManyRequests(DomainError):
     def __init__(self, message: str, *, retry_after: int, **params: Any) -> None:
         super().__init__(message, retry_after=retry_after, **params)
         self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """The call could not be done just now (the database could not be reached); the same call may be sent
+    again after ``retry_after`` seconds."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int, **params: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **params)
+        self.retry_after = retry_after

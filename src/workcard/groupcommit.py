@@ -68,6 +68,11 @@ _NOT_RETRIED = (
 log = logging.getLogger(__name__)
 
 
+class GroupStopped(RuntimeError):
+    """The thread or task running the groups stopped (the server is shutting down) before the call's
+    group ran."""
+
+
 class CommitUnknown(Exception):
     """The group may or may not have been written (its commit raised, or was sent and its answer never
     came back): it fails, and is never run again. On the driver (``AsyncGroupCommit``), a handler may
@@ -126,7 +131,7 @@ class GroupCommit(Generic[T, R]):
         try:
             self._serve()
         except BaseException:  # the thread is being stopped: nobody may wait for an answer for ever
-            stopped = RuntimeError("the group-commit thread stopped")
+            stopped = GroupStopped("the group-commit thread stopped")
             for _, future in self._current:
                 if not future.done():
                     future.set_exception(stopped)
@@ -286,7 +291,7 @@ class AsyncGroupCommit(Generic[T, R]):
                     await self._run(conn, current)
                 current = []
         except BaseException:  # the task is being stopped: nobody may wait for an answer for ever
-            stopped = RuntimeError("the group-commit task stopped")
+            stopped = GroupStopped("the group-commit task stopped")
             for _, future in [*current, *self._queue]:
                 if not future.done():
                     future.set_exception(stopped)

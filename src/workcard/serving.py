@@ -41,14 +41,28 @@ def _worker(host: str, port: int, options: dict[str, Any]) -> None:
     uvicorn.Server(uvicorn.Config(**options)).run(sockets=[sock])
 
 
+def taken(host: str, port: int) -> str | None:
+    """Why host:port cannot be served (checked before any process starts): a server already answers
+    there — with ``SO_REUSEPORT`` a second ``workcard serve`` could otherwise join it unnoticed and take
+    half its connections — or the address cannot be bound. None when it is free."""
+    local = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    try:
+        with socket.create_connection((local, port), timeout=1):
+            return f"cannot serve on {host}:{port}: a server already listens there (another workcard serve?)"
+    except OSError:
+        pass
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        return f"cannot serve on {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
 def serve(host: str, port: int, workers: int, **options: Any) -> int:
     """Run ``workers`` processes of ``uvicorn.Config(**options)`` on host:port until SIGINT or SIGTERM;
-    returns the exit status."""
-    try:  # the address must be free for us (another program's socket without SO_REUSEPORT refuses it)
-        _socket(host, port).close()
-    except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", host, port, exc)
-        return 1
+    returns the exit status. The address is checked first (``taken``)."""
     context = multiprocessing.get_context("spawn")
     stopping = False
 

@@ -310,3 +310,36 @@ def test_on_postgresql_a_commit_whose_answer_is_lost_is_neither_lost_nor_doubled
     records = db.scalars(select(audit.AuditRecord).where(audit.AuditRecord.action == "permit.verify")).all()
     assert len(records) == 1
     assert audit.verify(db).ok
+
+
+def test_a_database_out_of_reach_is_answered_503_with_retry_after(
+    client, db, make_permit, own_engine, monkeypatch
+):  # SPEC X2, X3
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from workcard import groupcommit
+
+    permit = make_permit(passport_name="Jane Doe")
+    cid, secret = _partner(db)
+    db.commit() if own_engine is not None else db.flush()
+
+    async def unreachable(conninfo):
+        raise psycopg.OperationalError("connection refused")
+
+    def unreachable_session(self, calls):
+        raise OperationalError("SELECT 1", {}, ConnectionError("connection refused"))
+
+    monkeypatch.setattr(groupcommit, "connect", unreachable)
+    monkeypatch.setattr(groupcommit.GroupCommit, "_transaction", unreachable_session)
+    body = {"permit_number": permit.number, "holder_name": "Jane Doe"}
+    resp = client.post(
+        "/api/v1/permits/verify", headers={**basic_auth(cid, secret), "Accept-Language": "zh-CN"}, json=body
+    )
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.json()["title"] == "服务暂不可用" and "数秒后重新发送" in resp.json()["detail"]
+    english = client.post(
+        "/api/v1/permits/verify", headers={**basic_auth(cid, secret), "Accept-Language": "en"}, json=body
+    )
+    assert english.json()["detail"].startswith("The call could not be completed just now")

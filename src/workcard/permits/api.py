@@ -78,6 +78,9 @@ _verify = PartnerRoute(
 async def verify_permit(
     body: PermitVerifyRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
 ) -> Response:
-    """Answers valid, not_yet_valid, expired, cancelled or not_found. A wrong name and an unknown
-    number give the same not_found answer. Requires the scope `permits:verify`."""
+    """Answers valid, not_yet_valid, expired, cancelled or not_found. The holder's name must be exactly
+    as in the passport (letters, case, spaces, accents; Unicode NFC), as printed on the notification
+    letter; spaces in the permit number are ignored. A wrong name and an unknown number give the same
+    not_found answer. Requires the scope `permits:verify`. A 503 (with Retry-After) means the call could
+    not be completed just now and may be sent again."""
     return json_answer(await _verify(request, credentials, body))

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
-from workcard.errors import DomainError, TooManyRequests, Unauthorized
+from workcard.errors import DomainError, TooManyRequests, Unauthorized, Unavailable
 from workcard.web import i18n
 from workcard.web.deps import viewer
 from workcard.web.templating import render
@@ -60,6 +60,7 @@ _TITLES = {
     422: "Invalid input",
     429: "Too many requests",
     500: "Server error",
+    503: "Service unavailable",
 }
 
 
@@ -92,7 +93,8 @@ def _respond(
 def domain_error_response(request: Request, exc: DomainError) -> Response:
     if exc.status == 401 and request.method == "GET" and not _is_api(request):
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else {}
+    retry_after = exc.retry_after if isinstance(exc, TooManyRequests | Unavailable) else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
     extra = {}
     if _is_api(request):
         if exc.status == 401:

@@ -21,14 +21,15 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from psycopg.types.json import Json
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
 from workcard import audit
-from workcard.errors import DomainError
-from workcard.groupcommit import AsyncGroupCommit, CommitUnknown, GroupCommit
+from workcard.errors import DomainError, Unavailable
+from workcard.groupcommit import AsyncGroupCommit, CommitUnknown, GroupCommit, GroupStopped
 from workcard.iam import limits
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient
@@ -66,12 +67,28 @@ class Problem(BaseModel):
 
 
 ERRORS = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 422, 429)
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (401, 403, 422, 429, 503)
 }
 
 
 _BODY_REFUSED: Any = object()  # the payload of a call whose body was refused before the route ran
 
+
+# Failures of a group that say nothing of the call (the database out of reach, a commit of unknown
+# outcome, the server stopping): answered 503 with Retry-After, as ordinary answers that keep the
+# connection open, not as server errors.
+_OUT_OF_REACH = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,
+    sa_exc.DisconnectionError,
+    CommitUnknown,
+    GroupStopped,
+)
+RETRY_AFTER = 5  # seconds
 
 # One statement for the driver (PostgreSQL): SQL with ``%(name)s`` parameters, and its parameters.
 Statement = tuple[str, dict[str, Any]]
@@ -240,7 +257,14 @@ class PartnerRoute(Generic[P, C, R]):
             path=request.scope["path"],  # as request.url.path, without building the URL
             request_id=audit.request_id_var.get(),
         )
-        return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
+        try:
+            return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
+        except _OUT_OF_REACH as exc:  # logged where the group failed; the partner may send the call again
+            raise Unavailable(
+                "The call could not be completed just now because of a problem with the database. "
+                "Send it again in a few seconds.",
+                retry_after=RETRY_AFTER,
+            ) from exc
 
 
 def _step(steps: Generator[Statement, Any, C], rows: Any) -> tuple[Statement | None, C | None]:
