@@ -17,6 +17,7 @@ from workcard.config import Settings, get_settings
 from workcard.db import make_engine, make_sessionmaker
 from workcard.web import errors as web_errors
 from workcard.web.middleware import RequestContext, configure_logging
+from workcard.web.partner import problem_content
 from workcard.web.templating import PACKAGE
 
 API_DESCRIPTION = """\
@@ -59,6 +60,8 @@ def create_api() -> FastAPI:
     api.include_router(permits_api.router)
     api.include_router(credentials_api.router)
     web_errors.install(api)
+    document = api.openapi
+    api.openapi = lambda: api.openapi_schema or problem_content(document())  # type: ignore[method-assign]
     return api
 
 

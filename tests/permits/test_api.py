@@ -27,6 +27,13 @@ def test_openapi_document(client):  # SPEC W5
     assert doc["info"]["version"] == "1.0.0"
     assert "/permits/verify" in doc["paths"]
     assert "HTTPBasic" in doc["components"]["securitySchemes"]
+    answers = doc["paths"]["/permits/verify"]["post"]["responses"]
+    assert {"401", "403", "415", "422", "429", "500", "503"} <= answers.keys()
+    for code in ("401", "422", "503"):  # as they are sent: problem details
+        assert answers[code]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+    assert {"errors", "field"} <= doc["components"]["schemas"]["Problem"]["properties"].keys()
 
 
 def test_verify_valid_permit(client, db, make_permit):  # SPEC W5, P2

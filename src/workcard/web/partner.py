@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from psycopg.types.json import Json
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import Session
@@ -59,17 +59,46 @@ R = TypeVar("R")  # one call's answer
 E = TypeVar("E", bound=Callable[..., Any])  # a route function
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description='The field, dotted ("permit_number"); "" for the body as a whole.')
+    message: str = Field(description="What is wrong with it, in the reader's language.")
+
+
 class Problem(BaseModel):
-    type: str
+    """An error, as RFC 9457 problem details (`application/problem+json`), in the reader's language."""
+
+    type: str = Field(description="A URN naming the kind of error, e.g. urn:workcard:problem:invalid_input.")
     title: str
     status: int
     detail: str
+    errors: list[FieldProblem] | None = Field(default=None, description="422: each field's problem.")
+    field: str | None = Field(default=None, description="The field a domain error is about, if any.")
 
 
 ERRORS = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (401, 403, 422, 429, 503)
+    code: {"model": Problem, "description": description}
+    for code, description in (
+        (401, "The partner credentials are missing or wrong (WWW-Authenticate: Basic)."),
+        (403, "The credentials lack the route's scope."),
+        (415, "The body is not JSON (Content-Type: application/json)."),
+        (422, "The body is not as described: `errors` says which field and why."),
+        (429, "The partner's calls a minute are used up; Retry-After says when to call again."),
+        (500, "An error on the platform's side."),
+        (503, "The call could not be completed just now; send it again after Retry-After seconds."),
+    )
 }
+
+
+def problem_content(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document ``schema`` with its error answers under `application/problem+json`, the media
+    type they are sent with (the framework files a response model under `application/json`)."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if code[:1] in ("4", "5") and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+    return schema
 
 
 _BODY_REFUSED: Any = object()  # the payload of a call whose body was refused before the route ran
