@@ -24,7 +24,9 @@ API_DESCRIPTION = """\
 The published interface of the Work System (SPEC W5) for other authorities' systems: social
 insurance, card management and public security. Authenticate with HTTP Basic using the client id
 and secret issued by the platform's administrator; each client has scopes and a rate limit, and every
-call is recorded in the audit trail. Errors are RFC 9457 problem documents.
+call is recorded in the audit trail. Errors are RFC 9457 problem documents (`application/problem+json`)
+in the language of Accept-Language (Chinese or English). A 429 or 503 answer carries Retry-After: send
+the same call again after that many seconds. Keep-alive connections are welcome.
 """
 # Swagger UI's files come from the swagger-ui-bundle-v2 package and are served here, not from a CDN: the
 # platform works with no network beyond itself (docs/decisions/0009-offline-api-docs.md).
