@@ -41,6 +41,23 @@ class Recorder:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         if "unknown" in calls:
             raise groupcommit.CommitUnknown("connection lost while the COMMIT was on its way")
+        if "flaky" in calls:  # lost before the commit the first time; the rerun's commit answer is lost
+            if len(self.groups) == 2:
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+            async def committed(conn: Any) -> bool:
+                return True
+
+            raise groupcommit.CommitUnknown(
+                "connection lost", written=committed, answers=[c.upper() for c in calls]
+            )
+        if "unanswerable" in calls:  # the check itself fails, inside a transaction it opened
+
+            async def failing(conn: Any) -> bool:
+                await conn.execute("BEGIN")
+                raise psycopg.errors.LockNotAvailable("canceling statement due to lock timeout")
+
+            raise groupcommit.CommitUnknown("connection lost", written=failing, answers=list(calls))
         if "written" in calls or "not-written" in calls:  # the commit's answer was lost; it can be asked
             self.asked = getattr(self, "asked", 0)
 
@@ -208,5 +225,29 @@ def test_a_commit_whose_answer_was_lost_is_asked_about(conninfo):  # SPEC X3
         _, results = await _after_a_first_group(conninfo, handler, ("b", "not-written"))
         assert results == ["B", "NOT-WRITTEN"]  # it was not: run once more
         assert handler.groups[1:] == [["b", "not-written"]] * 2 and handler.asked == 1
+
+    _run(scenario())
+
+
+def test_a_rerun_whose_commit_answer_is_lost_is_asked_about_too(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        _, results = await _after_a_first_group(conninfo, handler, ("b", "flaky"))
+        assert results == [
+            "B",
+            "FLAKY",
+        ]  # written by the rerun: answered, not failed and not run a third time
+        assert handler.groups[1:] == [["b", "flaky"]] * 2
+
+    _run(scenario())
+
+
+def test_a_check_that_fails_leaves_no_half_open_transaction_behind(conninfo):  # SPEC X3
+    async def scenario() -> None:
+        handler = Recorder()
+        group, results = await _after_a_first_group(conninfo, handler, ("unanswerable",))
+        assert isinstance(results[0], groupcommit.CommitUnknown)  # cannot be told: the call fails
+        assert await group.run("next") == "NEXT"  # on a new connection, not the one the check left
+        assert handler.connections[-1] not in handler.connections[:-1]
 
     _run(scenario())

@@ -133,3 +133,33 @@ def test_an_address_another_program_holds_is_refused():  # SPEC X2
         )  # fmt: skip
     assert done.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in done.stderr
+
+
+@pytest.fixture
+def own_signals():
+    """``serving.serve`` sets the process's SIGINT and SIGTERM handlers: put them back."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def test_a_second_supervisor_starting_at_the_same_moment_is_refused(tmp_path, own_signals):  # SPEC X2
+    import fcntl
+
+    port = _free_port()
+    with (tmp_path / f"serve-127.0.0.1-{port}.lock").open("w") as held:  # the first one holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert serving.serve("127.0.0.1", port, 2, tmp_path, app="workcard.asgi:app") == 1
+
+
+def test_processes_that_cannot_start_make_the_supervisor_give_up(
+    tmp_path, own_signals, monkeypatch
+):  # SPEC X3
+    monkeypatch.setattr(serving, "RESTART_PAUSE", 0.01)
+    started = time.monotonic()
+    status = serving.serve(
+        "127.0.0.1", _free_port(), 1, tmp_path, app="workcard_no_such_module:app", log_config=None
+    )
+    assert status == 1  # not restarted for ever
+    assert time.monotonic() - started < 60

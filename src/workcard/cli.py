@@ -62,7 +62,7 @@ def serve(
     options = {"app": "workcard.asgi:app", "log_config": None, "access_log": False, "proxy_headers": True}
     if workers > 1 and not reload and serving.spreads_connections():
         configure_logging(settings.log_level)
-        raise typer.Exit(serving.serve(settings.host, settings.port, workers, **options))
+        raise typer.Exit(serving.serve(settings.host, settings.port, workers, settings.var_dir, **options))
     uvicorn.run(host=settings.host, port=settings.port, workers=workers, reload=reload, **options)  # type: ignore[arg-type]
 
 

@@ -99,7 +99,7 @@ def _failure(
     whether the group is run again in halves."""
     cause = exc.__cause__ if isinstance(exc, CommitUnknown) and exc.__cause__ else exc
     retry = size > 1 and not isinstance(exc, (CommitUnknown, *not_retried))
-    log.warning("a group of %d calls failed (%s)%s", size, type(cause).__name__,
+    log.warning("a group of %d calls failed (%s: %s)%s", size, type(cause).__name__, cause,
                 "; running each half again" if retry else "")  # fmt: skip
     return cause, retry
 
@@ -313,7 +313,7 @@ class AsyncGroupCommit(Generic[T, R]):
         try:
             answers = await self._transaction(conn, [call for call, _ in group])
         except Exception as exc:  # noqa: BLE001 - handed to the waiting calls, never lost
-            written = None if again else await self._written(conn, exc)
+            written = await self._written(conn, exc)  # asked after a rerun too: it may have committed
             if written:  # the commit went through although its answer was lost
                 answers = exc.answers  # type: ignore[attr-defined]
             elif (written is False or isinstance(exc, _CONNECTION_LOST)) and not again:  # nothing written
@@ -348,8 +348,12 @@ class AsyncGroupCommit(Generic[T, R]):
             if not held or held[0].closed:
                 held[:] = [await connect(self._conninfo)]
             written = await exc.written(held[0])
-        except Exception as error:  # noqa: BLE001 - the database is still out of reach: the calls fail
-            log.warning("could not tell whether a group of calls was written (%s)", error)
+        except Exception as error:  # noqa: BLE001 - still out of reach, or the check timed out: the calls fail
+            log.warning(
+                "could not tell whether a group of calls was written (%s: %s)", type(error).__name__, error
+            )
+            if held:  # whatever state the check left it in, the next group gets a new connection
+                await held.pop().close()
             return None
         log.warning(
             "a group's commit lost its connection; the group was %swritten", "" if written else "not "

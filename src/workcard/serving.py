@@ -10,18 +10,22 @@ spread connections (not Linux), uvicorn's own supervisor is used."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import signal
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 log = logging.getLogger(__name__)
-RESTART_PAUSE = 1.0  # seconds between restarts of a process that keeps dying
+RESTART_PAUSE = 1.0  # seconds before a process that ended is started again (doubled while they end at once)
+QUICK_END = 10.0  # seconds: a process that ends sooner after its start "ended at once"
+GIVE_UP = 5  # ends at once in a row after which the supervisor stops
 
 
 def spreads_connections() -> bool:
@@ -60,9 +64,19 @@ def taken(host: str, port: int) -> str | None:
     return None
 
 
-def serve(host: str, port: int, workers: int, **options: Any) -> int:
+def serve(host: str, port: int, workers: int, lock_dir: Path, **options: Any) -> int:
     """Run ``workers`` processes of ``uvicorn.Config(**options)`` on host:port until SIGINT or SIGTERM;
-    returns the exit status. The address is checked first (``taken``)."""
+    returns the exit status. The address is checked first (``taken``); a lock file in ``lock_dir`` keeps
+    two supervisors started at the same moment from sharing it. A process that ends is started again,
+    after a pause that doubles while processes keep ending at once; after ``GIVE_UP`` such ends in a
+    row the supervisor stops (exit status 1): the application cannot start."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    lock = (lock_dir / f"serve-{host or 'all'}-{port}.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log.error("cannot serve on %s:%d: another workcard serve is starting or running there", host, port)
+        return 1
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -73,37 +87,47 @@ def serve(host: str, port: int, workers: int, **options: Any) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    def start() -> Any:
+    def start() -> tuple[Any, float]:
         process = context.Process(target=_worker, args=(host, port, options), name="workcard-worker")
         process.start()
-        return process
+        return process, time.monotonic()
 
     processes = [start() for _ in range(workers)]
-    log.info(
-        "serving on %s:%d with %d processes (%s)",
-        host,
-        port,
-        workers,
-        ", ".join(str(p.pid) for p in processes),
-    )
+    pids = ", ".join(str(p.pid) for p, _ in processes)
+    log.info("serving on %s:%d with %d processes (%s)", host, port, workers, pids)
+    quick_ends, status = 0, 0
     try:
         while not stopping:
             time.sleep(0.2)
-            for i, process in enumerate(processes):
-                if not process.is_alive() and not stopping:
-                    log.warning(
-                        "server process %s ended (exit %s); starting another", process.pid, process.exitcode
-                    )
-                    time.sleep(RESTART_PAUSE)
+            for i, (process, started) in enumerate(processes):
+                if process.is_alive() or stopping:
+                    continue
+                quick_ends = quick_ends + 1 if time.monotonic() - started < QUICK_END else 0
+                if quick_ends >= GIVE_UP:
+                    log.error("server processes keep ending as soon as they start; stopping")
+                    stopping, status = True, 1
+                    break
+                pause = min(RESTART_PAUSE * 2 ** max(quick_ends - 1, 0), 30.0)
+                log.warning(
+                    "server process %s ended (exit %s); another in %.0f s",
+                    process.pid,
+                    process.exitcode,
+                    pause,
+                )
+                deadline = time.monotonic() + pause
+                while not stopping and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if not stopping:
                     processes[i] = start()
     finally:
-        for process in processes:
+        for process, _ in processes:
             if process.is_alive():
                 process.terminate()
         deadline = time.monotonic() + 30
-        for process in processes:
+        for process, _ in processes:
             process.join(max(0.1, deadline - time.monotonic()))
             if process.is_alive():
                 process.kill()
                 process.join()
-    return 0
+        lock.close()
+    return status

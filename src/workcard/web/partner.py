@@ -29,7 +29,7 @@ from starlette.requests import HTTPConnection
 
 from workcard import audit
 from workcard.errors import DomainError, Unavailable
-from workcard.groupcommit import AsyncGroupCommit, CommitUnknown, GroupCommit, GroupStopped
+from workcard.groupcommit import AsyncGroupCommit, CommitUnknown, GroupCommit
 from workcard.iam import limits
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient
@@ -78,6 +78,7 @@ class Problem(BaseModel):
 ERRORS = {
     code: {"model": Problem, "description": description}
     for code, description in (
+        (400, "The body could not be read at all (not UTF-8, or nested too deep)."),
         (401, "The partner credentials are missing or wrong (WWW-Authenticate: Basic)."),
         (403, "The credentials lack the route's scope."),
         (415, "The body is not JSON (Content-Type: application/json)."),
@@ -104,19 +105,23 @@ def problem_content(schema: dict[str, Any]) -> dict[str, Any]:
 _BODY_REFUSED: Any = object()  # the payload of a call whose body was refused before the route ran
 
 
-# Failures of a group that say nothing of the call (the database out of reach, a commit of unknown
-# outcome, the server stopping): answered 503 with Retry-After, as ordinary answers that keep the
-# connection open, not as server errors.
-_OUT_OF_REACH = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
-    sa_exc.DisconnectionError,
-    CommitUnknown,
-    GroupStopped,
-)
+def _out_of_reach(exc: BaseException) -> bool:
+    """Whether a group failed for want of the database (not reachable, locked, the connection lost, a
+    deadlock or timeout): answered 503 with Retry-After, as ordinary answers that keep the connection
+    open. Anything else (a table missing, a statement the database refuses, a bug) stays a server error."""
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | sa_exc.InterfaceError):
+        return True
+    if isinstance(exc, sa_exc.OperationalError):
+        orig = exc.orig
+        return (
+            exc.connection_invalidated or isinstance(orig, psycopg.OperationalError) or "locked" in str(orig)
+        )
+    return False
+
+
+CHECK_LOCK_TIMEOUT = "10s"  # how long a commit of unknown outcome may wait to be looked up
 RETRY_AFTER = 5  # seconds
 
 # One statement for the driver (PostgreSQL): SQL with ``%(name)s`` parameters, and its parameters.
@@ -288,7 +293,10 @@ class PartnerRoute(Generic[P, C, R]):
         )
         try:
             return await group.run(_Call(call, payload))  # type: ignore[no-any-return]
-        except _OUT_OF_REACH as exc:  # logged where the group failed; the partner may send the call again
+        except Exception as exc:
+            if not _out_of_reach(exc):
+                raise
+            # logged where the group failed; the partner may send the call again
             raise Unavailable(
                 "The call could not be completed just now because of a problem with the database. "
                 "Send it again in a few seconds.",
@@ -333,7 +341,13 @@ def _written(last_hash: str) -> Callable[[psycopg.AsyncConnection[Any]], Corouti
     async def written(conn: psycopg.AsyncConnection[Any]) -> bool:
         results = await _round_trip(
             conn.cursor(),
-            ["BEGIN", audit.PG_LOCK_HEAD, (audit.PG_RECORD_WRITTEN, {"hash": last_hash}), "ROLLBACK"],
+            [
+                "BEGIN",
+                f"SET LOCAL lock_timeout = '{CHECK_LOCK_TIMEOUT}'",  # a transaction that never ends: unknown
+                audit.PG_LOCK_HEAD,
+                (audit.PG_RECORD_WRITTEN, {"hash": last_hash}),
+                "ROLLBACK",
+            ],
         )
         return bool(results[-1][0].written)
 
