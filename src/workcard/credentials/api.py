@@ -16,7 +16,7 @@ from workcard.credentials.schemas import VerificationRequest, VerificationRespon
 from workcard.iam.models import PartnerClient
 from workcard.iam.roles import Scope
 from workcard.web.deps import get_db
-from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, basic
+from workcard.web.partner import ERRORS, PartnerAPIRoute, PartnerRoute, basic, json_answer
 
 router = APIRouter(route_class=PartnerAPIRoute)
 MEDIA_TYPE = "application/cose"
@@ -88,7 +88,7 @@ _check = PartnerRoute(
 @_check.serves
 async def create_verification(
     body: VerificationRequest, request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)
-) -> VerificationResponse:
+) -> Response:
     """Checks the code's signature and the permit's live status: a permit cancelled after the code was
     made is `cancelled` at once. Any text gets a verdict (`malformed` for text that is not a permit
     code), with 200; only a text over 1024 characters is refused (422). Every check is recorded, and
@@ -96,11 +96,13 @@ async def create_verification(
     rate limit.
     Requires the scope `permits:verify`."""
     checked = await _check(request, credentials, body)
-    return VerificationResponse(
-        verdict=checked.verdict,  # type: ignore[arg-type]
-        reason=verdicts.reason_text(checked.reason, checked.params),
-        checked_at=checked.checked_at,
-        permit=checked.permit,
+    return json_answer(
+        VerificationResponse(
+            verdict=checked.verdict,  # type: ignore[arg-type]
+            reason=verdicts.reason_text(checked.reason, checked.params),
+            checked_at=checked.checked_at,
+            permit=checked.permit,
+        )
     )
 
 
