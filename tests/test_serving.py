@@ -4,6 +4,7 @@ and refuses an address another program holds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -74,7 +75,7 @@ def test_each_server_process_listens_and_takes_connections(tmp_path):  # SPEC X3
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(  # noqa: S603 - our own command line
         [sys.executable, "-m", "workcard.cli", "serve", "--workers", "2"], env=env, cwd=tmp_path, stdout=log,
-        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -116,7 +117,7 @@ def test_each_server_process_listens_and_takes_connections(tmp_path):  # SPEC X3
         )
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the supervisor and its processes
             proc.wait()
         log.close()
 
@@ -163,3 +164,34 @@ def test_processes_that_cannot_start_make_the_supervisor_give_up(
     )
     assert status == 1  # not restarted for ever
     assert time.monotonic() - started < 60
+
+
+def test_server_processes_end_when_their_supervisor_is_killed(tmp_path):  # SPEC X3
+    port = _free_port()
+    env = _env(tmp_path, port)
+    subprocess.run([sys.executable, "-m", "workcard.cli", "db", "upgrade"], env=env, cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    proc = subprocess.Popen(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "workcard.cli", "serve", "--workers", "2"], env=env, cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(_tcp(port, "0A")) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        listening = _tcp(port, "0A")
+        workers = [c for c in _children(proc.pid) if _sockets_of(c) & listening]
+        proc.kill()  # no chance to stop them itself
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            for w in workers:  # reap nothing (not ours); a zombie counts as ended
+                status = Path(f"/proc/{w}/status")
+                if status.exists() and "zombie" in status.read_text():
+                    workers.remove(w)
+            time.sleep(0.2)
+        assert not _tcp(port, "0A"), "an orphan server process still listens"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

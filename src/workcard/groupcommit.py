@@ -258,13 +258,9 @@ class AsyncGroupCommit(Generic[T, R]):
         self._wakeup.set()
         if self._waiting == 0 and len(self._tasks) < self._concurrency:
             self._tasks.add(loop.create_task(self._serve(), name="group-commit"))
-        try:
-            # shielded: a group that has begun delivers every answer; a caller that gives up before
-            # its group began is dropped from it (its future is cancelled below)
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
+        # A caller that gives up cancels its future: dropped from its group if that has not begun; if it
+        # has, the group's work is done and committed all the same, and the answer is not delivered.
+        return await future
 
     async def _serve(self) -> None:
         conn: list[psycopg.AsyncConnection[Any]] = []  # this task's connection, once made

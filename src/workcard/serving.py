@@ -10,6 +10,8 @@ spread connections (not Linux), uvicorn's own supervisor is used."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import fcntl
 import logging
 import multiprocessing
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 RESTART_PAUSE = 1.0  # seconds before a process that ended is started again (doubled while they end at once)
 QUICK_END = 10.0  # seconds: a process that ends sooner after its start "ended at once"
 GIVE_UP = 5  # ends at once in a row after which the supervisor stops
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def spreads_connections() -> bool:
@@ -40,7 +43,15 @@ def _socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _end_with_parent() -> None:
+    """Have the kernel stop this process (SIGTERM) when its supervisor dies, however it dies, so that no
+    orphan goes on serving the address."""
+    with contextlib.suppress(OSError, AttributeError):  # elsewhere the supervisor's own stop still applies
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _worker(host: str, port: int, options: dict[str, Any]) -> None:
+    _end_with_parent()
     sock = _socket(host, port)
     uvicorn.Server(uvicorn.Config(**options)).run(sockets=[sock])
 
