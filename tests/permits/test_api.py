@@ -378,3 +378,15 @@ def test_a_database_error_that_is_no_outage_stays_a_server_error(
         resp = c.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
                       json={"permit_number": permit.number, "holder_name": "Jane Doe"})  # fmt: skip
     assert resp.status_code == 500 and "retry-after" not in resp.headers
+
+
+def test_a_refused_partner_is_told_credentials_are_required_not_to_sign_in(client):  # SPEC X1
+    body = {"permit_number": "1226000000018", "holder_name": "Jane Doe"}
+    zh = client.post(
+        "/api/v1/permits/verify", headers={**basic_auth("pc_x", "y"), "Accept-Language": "zh-CN"}, json=body
+    )
+    en = client.post(
+        "/api/v1/permits/verify", headers={**basic_auth("pc_x", "y"), "Accept-Language": "en"}, json=body
+    )
+    assert zh.status_code == en.status_code == 401
+    assert (zh.json()["title"], en.json()["title"]) == ("需要凭据", "Credentials required")

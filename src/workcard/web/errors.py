@@ -64,8 +64,11 @@ _TITLES = {
 }
 
 
-def _title(status: int) -> str:
-    return i18n.gettext(_TITLES.get(status, "Error"))
+_API_TITLES = {401: "Credentials required"}  # a partner system does not sign in
+
+
+def _title(status: int, api: bool = False) -> str:
+    return i18n.gettext((api and _API_TITLES.get(status)) or _TITLES.get(status, "Error"))
 
 
 def problem_of(exc: DomainError) -> Response:
@@ -82,7 +85,7 @@ def _respond(
 ) -> Response:
     """A problem document under /api, else the error page, which shows the signed-in person's header."""
     if _is_api(request):
-        resp: Response = problem(status, code, _title(status), detail, **extra)
+        resp: Response = problem(status, code, _title(status, api=True), detail, **extra)
     else:
         resp = render(request, "error.html", status_code=status, title=_title(status), detail=detail,
                       user=viewer(request), **extra)  # fmt: skip

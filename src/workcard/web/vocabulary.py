@@ -21,7 +21,7 @@ LABEL_WORDS = [
     N_("Permit issued"), N_("Paper permit imported"), N_("Permit renewed"), N_("Permit modified"),
     N_("Permit cancelled"), N_("Permit expired"), N_("Notification letter issued"),
     N_("Conflict"), N_("Too large"), N_("Invalid input"), N_("Too many requests"), N_("Server error"), N_("Error"),
-    N_("Service unavailable"),
+    N_("Service unavailable"), N_("Credentials required"),
     N_("Unsupported media type"),
 ]  # fmt: skip
 # What a page says once after an action led to it (``forms.redirect(url, notice=KEY)``), by key.
