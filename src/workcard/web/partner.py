@@ -388,10 +388,10 @@ class PartnerAPIRoute(APIRoute):
         if partner_route is None:
             return handler
         endpoint = self.endpoint
-        body_model: type[BaseModel] = get_type_hints(endpoint)["body"]
+        body_model: type[BaseModel] | None = get_type_hints(endpoint).get("body")  # None: no JSON body
 
         async def route(request: Request) -> Response:
-            if _is_json(request.headers.get("content-type")):
+            if body_model is not None and _is_json(request.headers.get("content-type")):
                 try:
                     body = body_model.model_validate_json(await request.body())
                 except (ValidationError, ValueError):
