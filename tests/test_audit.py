@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from typer.testing import CliRunner
 
-from workcard import audit
+from workcard import audit, clock
 from workcard.config import get_settings
 from workcard.db import make_engine, make_sessionmaker
 from workcard.migrate import upgrade
@@ -126,3 +126,62 @@ def test_reading_the_trail_inside_a_savepoint_loses_no_record(db):  # SPEC X3, X
     ).all()
     assert actions == ["test.outer"]  # the outer record kept, the rolled-back one gone
     assert audit.verify(db).ok
+
+
+def _append_to_lane(db, lane, n=2):
+    """Append ``n`` records to ``lane`` as a group of partner calls does on PostgreSQL: linked to the
+    lane's head (``audit.chain``), inserted with their lane, the head moved."""
+    head = db.get(audit.AuditHead, lane)
+    rows = [
+        {"actor": "partner:p", "action": "lane.test", "subject_type": "x", "subject_id": str(i),
+         "before": None, "after": {"i": i}, "request_id": None, "at": clock.now()}
+        for i in range(n)
+    ]  # fmt: skip
+    last = audit.chain(rows, head.last_hash)
+    db.execute(insert(audit.AuditRecord), [{**row, "lane": lane} for row in rows])
+    head.count, head.last_hash = head.count + n, last
+    db.flush()
+    return db.scalars(
+        select(audit.AuditRecord).where(audit.AuditRecord.lane == lane).order_by(audit.AuditRecord.id)
+    ).all()[-n:]
+
+
+def test_the_migration_makes_every_lane_with_its_own_genesis(db):  # SPEC X5
+    heads = {h.id: h.last_hash for h in db.scalars(select(audit.AuditHead))}
+    assert set(heads) == set(range(1, audit.LANES + 1))
+    fresh = [lane for lane, last in heads.items() if last == audit.genesis(lane)]
+    assert len({audit.genesis(lane) for lane in fresh}) == len(fresh)
+    assert audit.genesis(1) == audit.GENESIS
+
+
+def test_lanes_interleaved_with_lane_one_verify(db):  # SPEC X5
+    _write(db, 2)
+    _append_to_lane(db, 5)
+    _write(db, 1)
+    _append_to_lane(db, 16, 3)
+    db.commit()
+    report = audit.verify(db)
+    assert report.ok, report.problems
+
+
+def test_a_changed_or_moved_record_in_a_lane_is_detected(db):  # SPEC X5
+    recs = _append_to_lane(db, 7, 3)
+    db.execute(update(audit.AuditRecord).where(audit.AuditRecord.id == recs[1].id).values(after={"i": 9}))
+    assert any(f"record {recs[1].id}: content" in p for p in audit.verify(db).problems)
+    db.rollback()
+    recs = _append_to_lane(db, 7, 3)
+    db.execute(update(audit.AuditRecord).where(audit.AuditRecord.id == recs[1].id).values(lane=8))
+    problems = audit.verify(db).problems
+    assert any(f"record {recs[1].id}: link broken" in p for p in problems)  # not where lane 8 ended
+    assert any(f"record {recs[2].id}: link broken" in p for p in problems)  # lane 7 lost a link
+    db.execute(update(audit.AuditRecord).where(audit.AuditRecord.id == recs[1].id).values(lane=40))
+    assert any("lane 40, which does not exist" in p for p in audit.verify(db).problems)
+
+
+def test_a_lane_cut_short_or_without_its_head_is_detected(db):  # SPEC X5
+    recs = _append_to_lane(db, 3, 2)
+    db.execute(delete(audit.AuditRecord).where(audit.AuditRecord.id == recs[-1].id))
+    assert any(p.startswith("lane 3: ends at record") for p in audit.verify(db).problems)
+    db.rollback()
+    db.execute(delete(audit.AuditHead).where(audit.AuditHead.id == 12))
+    assert "lane 12: its head is missing (deleted)" in audit.verify(db).problems

@@ -2,8 +2,11 @@
 
 Records are hash-chained: each record's hash covers its own content and the previous record's hash,
 so a changed, inserted or deleted record breaks the chain and ``workcard audit verify`` finds it.
-Writers serialise on the chain's head row (``audit_head``, locked with SELECT ... FOR UPDATE), which
-also keeps the count and last hash, so a record cut from the end of the chain is detected too."""
+There are ``LANES`` chains ("lanes"), each with its head row (``audit_head``, locked with SELECT ... FOR
+UPDATE while a transaction appends to that lane), which keeps the lane's count and last hash, so a
+record cut from the end of a lane is detected too. A Session's records go to lane 1; a group of partner
+calls on PostgreSQL takes whichever lane no other transaction holds (``PG_LOCK_FREE_LANE``), so that
+concurrent groups do not queue on one row. See docs/decisions/0012-audit-lanes.md."""
 
 from __future__ import annotations
 
@@ -16,13 +19,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Connection, String, bindparam, event, insert, select, update
+from sqlalchemy import JSON, Connection, SmallInteger, String, bindparam, event, insert, select, update
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from workcard import clock, txlocal
 from workcard.db import Base
 
-GENESIS = "0" * 64
+GENESIS = "0" * 64  # the hash a lane's first record links to: lane 1's; see ``genesis``
+LANES = 16  # the migration makes their heads; ``verify`` requires every one
 _PENDING = "audit_pending"
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -41,6 +45,13 @@ class AuditRecord(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    lane: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+
+
+def genesis(lane: int) -> str:
+    """The hash lane ``lane``'s first record links to: different for each lane, so that two lanes'
+    first records never have the same hash."""
+    return f"{lane - 1:064x}"
 
 
 def _jsonable(value: Any) -> Any:
@@ -89,7 +100,8 @@ def _fields(rec: AuditRecord) -> dict[str, Any]:
 
 
 class AuditHead(Base):
-    """The chain's single head row: the lock writers queue on, and what the chain must end with."""
+    """A lane's head row (``id`` is the lane): the lock its writers queue on, and what the lane must end
+    with."""
 
     __tablename__ = "audit_head"
 
@@ -109,7 +121,7 @@ _MOVE_HEAD = (
 
 
 def _lock_head(connection: Connection) -> tuple[int, str]:
-    """Lock the head row; return the chain's count and last hash."""
+    """Lock lane 1's head row; return its count and last hash."""
     row = connection.execute(_LOCK_HEAD).first()
     if row is None:  # the migration creates it; this covers a database emptied by hand
         connection.execute(insert(AuditHead).values(id=1, count=0, last_hash=GENESIS))
@@ -183,16 +195,24 @@ def write_pending(session: Session) -> None:
 
 # The same three steps in SQL for PostgreSQL, for work that runs on the driver (``web.partner``); the
 # records' ``before`` and ``after`` are passed as ``psycopg.types.json.Json``.
-PG_LOCK_HEAD = (  # made first if missing, as ``_lock_head`` does (the migration makes it)
+PG_LOCK_HEAD = (  # lane 1, made first if missing, as ``_lock_head`` does (the migration makes it)
     f"INSERT INTO audit_head (id, count, last_hash) VALUES (1, 0, '{GENESIS}') ON CONFLICT (id) DO NOTHING; "
-    "SELECT count, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+    "SELECT id, count, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
+)
+# Any lane no other transaction holds, starting from one that depends on the connection, so that each
+# connection keeps to a lane of its own while there are enough; no row when every lane is held (then
+# PG_LOCK_HEAD waits for lane 1).
+PG_LOCK_FREE_LANE = (
+    f"SELECT id, count, last_hash FROM audit_head WHERE id BETWEEN 1 AND {LANES} "
+    f"ORDER BY (id + pg_backend_pid()) % {LANES} LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 PG_INSERT_RECORDS = (
     "INSERT INTO audit_record (at, actor, action, subject_type, subject_id, before, after, request_id, "
-    "prev_hash, hash) VALUES (%(at)s, %(actor)s, %(action)s, %(subject_type)s, %(subject_id)s, %(before)s, "
-    "%(after)s, %(request_id)s, %(prev_hash)s, %(hash)s)"
+    "prev_hash, hash, lane) VALUES (%(at)s, %(actor)s, %(action)s, %(subject_type)s, %(subject_id)s, "
+    "%(before)s, %(after)s, %(request_id)s, %(prev_hash)s, %(hash)s, %(lane)s)"
 )
-PG_MOVE_HEAD = "UPDATE audit_head SET count = %(new_count)s, last_hash = %(new_hash)s WHERE id = 1"
+PG_MOVE_HEAD = "UPDATE audit_head SET count = %(new_count)s, last_hash = %(new_hash)s WHERE id = %(lane)s"
+PG_WAIT_FOR_LANE = "SELECT 1 FROM audit_head WHERE id = %(lane)s FOR UPDATE"
 PG_RECORD_WRITTEN = "SELECT EXISTS (SELECT 1 FROM audit_record WHERE hash = %(hash)s) AS written"
 
 
@@ -223,8 +243,12 @@ class VerifyReport:
 
 
 def verify(session: Session, batch: int = 5000) -> VerifyReport:
-    """Walk the chain in id order and report every record whose hash or link is wrong."""
-    prev = GENESIS
+    """Walk the records in id order, each lane's chain at once, and report every record whose hash or
+    link is wrong, and every lane whose head does not match its last record."""
+    heads = {h.id: h for h in session.execute(select(AuditHead.id, AuditHead.count, AuditHead.last_hash))}
+    prev = {lane: genesis(lane) for lane in range(1, LANES + 1)}
+    counts = dict.fromkeys(prev, 0)
+    last = dict.fromkeys(prev, 0)
     checked = 0
     problems: list[str] = []
     last_id = 0
@@ -238,17 +262,25 @@ def verify(session: Session, batch: int = 5000) -> VerifyReport:
             break
         for rec in rows:
             checked += 1
-            if rec.prev_hash != prev:
+            last_id = rec.id
+            if rec.lane not in prev:
+                problems.append(f"record {rec.id}: in lane {rec.lane}, which does not exist (changed)")
+                continue
+            if rec.prev_hash != prev[rec.lane]:
                 problems.append(f"record {rec.id}: link broken (a record before it was changed or deleted)")
             if _digest(rec.prev_hash, rec.at, _fields(rec)) != rec.hash:
                 problems.append(f"record {rec.id}: content does not match its hash (changed)")
-            prev = rec.hash
-            last_id = rec.id
+            prev[rec.lane] = rec.hash
+            counts[rec.lane] += 1
+            last[rec.lane] = rec.id
         session.expunge_all()
-    head = session.execute(select(AuditHead.count, AuditHead.last_hash).where(AuditHead.id == 1)).first()
-    if head is not None and (head.count != checked or head.last_hash != prev):
-        problems.append(
-            f"chain ends at record {last_id} with {checked} records, but {head.count} were written "
-            "(records were deleted from the end, or the head was changed)"
-        )
+    for lane in prev:
+        head = heads.get(lane)
+        if head is None:
+            problems.append(f"lane {lane}: its head is missing (deleted)")
+        elif head.count != counts[lane] or head.last_hash != prev[lane]:
+            problems.append(
+                f"lane {lane}: ends at record {last[lane]} with {counts[lane]} records, but {head.count} were "
+                "written (records were deleted from the end, or the head was changed)"
+            )
     return VerifyReport(checked=checked, problems=problems)

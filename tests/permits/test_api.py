@@ -231,7 +231,9 @@ def test_on_postgresql_a_failed_group_is_never_answered_as_success(
     client, db, make_permit, own_engine
 ):  # SPEC X3
     """One call whose record the database refuses fails alone (its group runs again in halves); a
-    group whose COMMIT fails is answered 500; nothing of a failed call is written, nothing twice."""
+    group whose COMMIT fails is answered 500; nothing of a failed call is written, nothing twice. Every
+    call is counted against the rate limit once, the failed ones too (the counters are committed before
+    the group's transaction, and a group run again does not count its calls again)."""
     import concurrent.futures
 
     from sqlalchemy import func, text
@@ -265,7 +267,9 @@ def test_on_postgresql_a_failed_group_is_never_answered_as_success(
         select(audit.AuditRecord.subject_id).where(audit.AuditRecord.action == "permit.verify")
     )
     assert sorted(verified) == sorted(str(p.id) for p in people if p is not bad)  # once each
-    assert db.scalar(select(func.sum(RateCounter.count))) == 5  # the failed call's count was rolled back
+    assert (
+        db.scalar(select(func.sum(RateCounter.count))) == 6
+    )  # once each, however often the bad call's group ran
 
     db.rollback()  # its reads' locks would keep the trigger from being changed
     with own_engine.begin() as conn:  # now the COMMIT itself fails
@@ -279,7 +283,48 @@ def test_on_postgresql_a_failed_group_is_never_answered_as_success(
                         json={"permit_number": bad.number, "holder_name": "Cy Lee"})  # fmt: skip
     assert failed.status_code == 500
     db.rollback()
-    assert db.scalar(select(func.sum(RateCounter.count))) == 5
+    assert db.scalar(select(func.sum(RateCounter.count))) == 7
+    assert audit.verify(db).ok
+
+
+def test_on_postgresql_a_group_takes_a_free_audit_lane_or_waits_for_lane_one(
+    client, db, make_permit, own_engine
+):  # SPEC X5
+    """A group's audit records go to a lane no other transaction holds; when every lane is held, the
+    group waits for lane 1 instead of failing. The trail verifies either way."""
+    import threading
+
+    from sqlalchemy import text
+
+    if own_engine is None:
+        pytest.skip("on PostgreSQL, where partner groups run on the driver")
+    person = make_permit(passport_name="Ann Lee")
+    cid, secret = _partner(db)
+    db.commit()
+
+    def call():
+        return client.post(
+            "/api/v1/permits/verify", headers=basic_auth(cid, secret),
+            json={"permit_number": person.number, "holder_name": "Ann Lee"},
+        )  # fmt: skip
+
+    last_lane = text("SELECT lane FROM audit_record WHERE action = 'permit.verify' ORDER BY id DESC LIMIT 1")
+    answers = []
+    with own_engine.connect() as other:
+        other.execute(text("SELECT id FROM audit_head WHERE id <> 9 FOR UPDATE"))  # all lanes but 9 held
+        assert call().status_code == 200
+        assert other.scalar(last_lane) == 9
+        other.execute(text("SELECT id FROM audit_head WHERE id = 9 FOR UPDATE"))  # now every lane
+        waiting = threading.Thread(target=lambda: answers.append(call()))
+        waiting.start()
+        waiting.join(1.5)
+        assert waiting.is_alive()  # waits for lane 1
+        other.commit()
+    waiting.join(20)
+    assert answers[0].status_code == 200
+    with own_engine.connect() as conn:
+        assert conn.scalar(last_lane) == 1
+    db.rollback()
     assert audit.verify(db).ok
 
 

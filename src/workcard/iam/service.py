@@ -420,10 +420,10 @@ def admit(
 def calls_per_partner(admitted: Sequence[Any]) -> dict[str, int]:
     """How many calls of a group each admitted partner made, by client id, in the order counters are
     updated: a fixed order, so that two groups that count the same partners never wait for each other
-    in a circle."""
+    in a circle. A refusal, or None (a call counted before), is left out."""
     per_client: dict[str, int] = {}
     for answer in admitted:
-        if not isinstance(answer, DomainError):
+        if answer is not None and not isinstance(answer, DomainError):
             per_client[answer.client_id] = per_client.get(answer.client_id, 0) + 1
     return dict(sorted(per_client.items()))
 
@@ -440,7 +440,7 @@ def count_partner_calls(
     locked until the group commits, so a group does this as late as it can, after its reads."""
     per_client = calls_per_partner(admitted)
     counted = {cid: limits.hit(session, partner_key(cid), 60, n) for cid, n in per_client.items()}
-    return refuse_over_limit(session, calls, admitted, per_client, counted, scope=scope)
+    return refuse_over_limit(session, calls, admitted, places(admitted, per_client, counted), scope=scope)
 
 
 def partner_key(client_id: str) -> str:
@@ -448,25 +448,44 @@ def partner_key(client_id: str) -> str:
     return f"partner:{client_id}"
 
 
+# A counted call's place among its partner's calls in the current window (1: the first), and the
+# seconds until the window ends.
+Place = tuple[int, int]
+
+
+def places(
+    admitted: Sequence[Any], per_client: dict[str, int], counted: dict[str, tuple[int, int]]
+) -> list[Place | None]:
+    """Each admitted call's ``Place``, once the counters are updated with ``per_client``'s numbers
+    (``counted``: by client id, the count in the window and the seconds until it ends); None for a
+    call left out of the count (see ``calls_per_partner``)."""
+    seen: dict[str, int] = {}
+    answers: list[Place | None] = []
+    for answer in admitted:
+        if answer is None or isinstance(answer, DomainError):
+            answers.append(None)
+            continue
+        total, remaining = counted[answer.client_id]
+        seen[answer.client_id] = seen.get(answer.client_id, 0) + 1
+        answers.append((total - per_client[answer.client_id] + seen[answer.client_id], remaining))
+    return answers
+
+
 def refuse_over_limit(
     session: Session | audit.Records,
     calls: Sequence[PartnerCall],
     admitted: Sequence[Any],
-    per_client: dict[str, int],
-    counted: dict[str, tuple[int, int]],
+    counted: Sequence[Place | None],
     *,
     scope: Scope,
 ) -> list[Any]:
-    """``count_partner_calls`` once the counters are updated (``counted``: by client id, the count in
-    the window and the seconds until it ends)."""
+    """Refuse the admitted calls whose place (``counted``, by call) is past their partner's limit."""
     answers = list(admitted)
-    seen: dict[str, int] = {}
-    for i, (call, answer) in enumerate(zip(calls, admitted, strict=True)):
-        if isinstance(answer, DomainError):
+    for i, (call, answer, place) in enumerate(zip(calls, admitted, counted, strict=True)):
+        if isinstance(answer, DomainError) or place is None:
             continue
-        total, remaining = counted[answer.client_id]
-        seen[answer.client_id] = seen.get(answer.client_id, 0) + 1
-        if total - per_client[answer.client_id] + seen[answer.client_id] > answer.rate_limit_per_minute:
+        n, remaining = place
+        if n > answer.rate_limit_per_minute:
             error = TooManyRequests(
                 "Rate limit of {limit} calls a minute reached; retry in {seconds} seconds.",
                 retry_after=remaining, limit=answer.rate_limit_per_minute, seconds=remaining,

@@ -4,9 +4,11 @@ errors are answered with (RFC 9457).
 
 A group runs one of two ways, with the same domain functions deciding each call's answer and audit
 records: through a Session in a thread (``GroupCommit``; SQLite), or, on PostgreSQL, on the driver in
-the event loop (``AsyncGroupCommit``), in three pipelined round trips: (1) the partners and the domain's
-reads; (2) the partners' counters, the audit chain's head (locked) and a second domain read if it has
-one; (3) the audit records, the head, the domain's rows and the commit. See decision 0011."""
+the event loop (``AsyncGroupCommit``), in three round trips: (1) the partners and the domain's first
+read; (2) the partners' counters, in a short transaction of their own, then the group's transaction:
+the domain's second read if it has one, and the head of an audit lane no other transaction holds
+(locked); (3) the audit records, the lane's head, the domain's rows and the commit. See decisions 0011
+and 0012."""
 
 from __future__ import annotations
 
@@ -128,10 +130,13 @@ RETRY_AFTER = 5  # seconds
 Statement = tuple[str, dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Call(Generic[P]):
     partner: iam.PartnerCall
     payload: P
+    # on the driver: the call's place in its partner's window once counted (its counter is committed
+    # before the group's transaction, so a group run again after a failure does not count it again)
+    counted: iam.Place | None = None
 
 
 class PartnerRoute(Generic[P, C, R]):
@@ -206,9 +211,12 @@ class PartnerRoute(Generic[P, C, R]):
         trip is one query of several statements, their parameters bound by the client (``ClientCursor``:
         the driver's own quoting), so that the statements travel together in one message each way.
 
-        Locks are taken in the order the Session path and the staff pages take them: the partners'
-        counters, then the rows the domain's second read locks (the permits a group of scanned codes
-        names, which its ``verification`` rows refer to), and the audit chain's head last."""
+        The counters are updated in a transaction of their own, committed without waiting for the disk
+        (a counter is not a record: after a crash of the database server it may have missed the last
+        moment's calls), so that a partner's counter row is locked for one statement, not until the
+        group commits. The group's transaction then locks, in the order the Session path and the staff
+        pages take them, the rows the domain's second read locks (the permits a group of scanned codes
+        names, which its ``verification`` rows refer to), and an audit lane's head last."""
         records = audit.Records()
         partners = [c.partner for c in calls]
         bodies = [c.payload for c in calls if c.payload is not _BODY_REFUSED]
@@ -216,7 +224,7 @@ class PartnerRoute(Generic[P, C, R]):
         read, context = _step(steps, None)
         cursor: Any = conn.cursor()
         partner_rows, *rows = await _round_trip(
-            cursor, ["BEGIN", (iam.PG_PARTNERS_BY_ID, {"ids": iam.partner_ids(partners)}), *_some(read)]
+            cursor, [(iam.PG_PARTNERS_BY_ID, {"ids": iam.partner_ids(partners)}), *_some(read)]
         )
         admitted = iam.admit(records, {r.client_id: r for r in partner_rows}, partners, scope=self.scope)
         bodies[:] = [
@@ -225,29 +233,41 @@ class PartnerRoute(Generic[P, C, R]):
         ]  # fmt: skip
         if read is not None:
             read, context = _step(steps, rows[0])
-        per_client = iam.calls_per_partner(admitted)
+        uncounted = [a if c.counted is None else None for c, a in zip(calls, admitted, strict=True)]
+        per_client = iam.calls_per_partner(uncounted)
         start, remaining = limits.window(60)
-        counters = [
+        counting: list[Statement | str] = [
             (limits.PG_UPSERT, {"key": iam.partner_key(cid), "start": start, "n": n})
             for cid, n in per_client.items()
         ]
-        results = await _round_trip(cursor, [*counters, *_some(read), audit.PG_LOCK_HEAD])
+        if counting:
+            counting = ["BEGIN", "SET LOCAL synchronous_commit = off", *counting, "COMMIT"]
+        results = await _round_trip(cursor, [*counting, "BEGIN", *_some(read), audit.PG_LOCK_FREE_LANE])
+        if per_client:
+            counted = dict(zip(per_client, ((r[0].count, remaining) for r in results), strict=False))
+            for call, place in zip(calls, iam.places(uncounted, per_client, counted), strict=True):
+                call.counted = call.counted or place
         if read is not None:
-            read, context = _step(steps, results[len(counters)])
+            read, context = _step(steps, results[len(per_client)])
             if read is not None:
                 raise RuntimeError("a partner route's read has at most two steps")
-        counted = {cid: (r[0].count, remaining) for cid, r in zip(per_client, results, strict=False)}
-        admitted = iam.refuse_over_limit(records, partners, admitted, per_client, counted, scope=self.scope)
+        admitted = iam.refuse_over_limit(
+            records, partners, admitted, [c.counted for c in calls], scope=self.scope
+        )
         answers = self._answer(records, calls, admitted, context)
-        head = results[-1][0]
-        last = audit.chain(records.pending, head.last_hash)
+        heads = results[-1] or (await _round_trip(cursor, [audit.PG_LOCK_HEAD]))[-1]  # every lane held: wait
+        lane, count, last = heads[0]
+        last = audit.chain(records.pending, last)
         for row in records.pending:
-            row["before"], row["after"] = Json(row["before"]), Json(row["after"])
+            row["before"], row["after"], row["lane"] = Json(row["before"]), Json(row["after"]), lane
         writes = [
             *(self._writes(context) if self._writes else []),
             (audit.PG_INSERT_RECORDS, records.pending),
         ]
-        moved = (audit.PG_MOVE_HEAD, {"new_count": head.count + len(records.pending), "new_hash": last})
+        moved = (
+            audit.PG_MOVE_HEAD,
+            {"new_count": count + len(records.pending), "new_hash": last, "lane": lane},
+        )
         try:  # an error of a statement skips the COMMIT; an error of the connection leaves it unknown
             await _round_trip(
                 cursor,
@@ -258,7 +278,7 @@ class PartnerRoute(Generic[P, C, R]):
                 ],
             )
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            check = _written(last) if records.pending else None
+            check = _written(lane, last) if records.pending else None
             raise CommitUnknown(str(exc), written=check, answers=answers) from exc
         return answers
 
@@ -334,9 +354,12 @@ def _insert(cursor: Any, sql: str, rows: list[dict[str, Any]]) -> str:
     return head + " VALUES " + ", ".join(cursor.mogrify(values, row) for row in rows)
 
 
-def _written(last_hash: str) -> Callable[[psycopg.AsyncConnection[Any]], Coroutine[Any, Any, bool]]:
-    """Whether the group whose last audit record has ``last_hash`` was written: asked once the audit head
-    can be locked, so that a transaction of the lost connection still running has ended either way."""
+def _written(
+    lane: int, last_hash: str
+) -> Callable[[psycopg.AsyncConnection[Any]], Coroutine[Any, Any, bool]]:
+    """Whether the group whose last audit record (in ``lane``) has ``last_hash`` was written: asked once
+    the lane's head can be locked, so that a transaction of the lost connection still running has ended
+    either way."""
 
     async def written(conn: psycopg.AsyncConnection[Any]) -> bool:
         results = await _round_trip(
@@ -344,7 +367,7 @@ def _written(last_hash: str) -> Callable[[psycopg.AsyncConnection[Any]], Corouti
             [
                 "BEGIN",
                 f"SET LOCAL lock_timeout = '{CHECK_LOCK_TIMEOUT}'",  # a transaction that never ends: unknown
-                audit.PG_LOCK_HEAD,
+                (audit.PG_WAIT_FOR_LANE, {"lane": lane}),
                 (audit.PG_RECORD_WRITTEN, {"hash": last_hash}),
                 "ROLLBACK",
             ],
