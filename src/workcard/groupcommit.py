@@ -43,7 +43,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
-from workcard import audit
+from workcard import audit, sqltext
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -219,14 +219,21 @@ _CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 async def connect(conninfo: str) -> psycopg.AsyncConnection[Any]:
-    """A connection as ``AsyncGroupCommit``'s handlers get it (see the class)."""
-    return await psycopg.AsyncConnection.connect(
+    """A connection as ``AsyncGroupCommit``'s handlers get it (see the class), with the settings that
+    values written into SQL text rely on (``sqltext.SETTINGS``)."""
+    conn = await psycopg.AsyncConnection.connect(
         conninfo,
         autocommit=True,
         row_factory=namedtuple_row,
         cursor_factory=psycopg.AsyncClientCursor,
         connect_timeout=CONNECT_TIMEOUT,
     )
+    try:
+        await conn.execute(sqltext.SETTINGS)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 class AsyncGroupCommit(Generic[T, R]):

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import HTTPConnection
 
-from workcard import audit
+from workcard import audit, sqltext
 from workcard.errors import DomainError, Unavailable
 from workcard.groupcommit import AsyncGroupCommit, CommitUnknown, GroupCommit
 from workcard.iam import limits
@@ -337,9 +337,13 @@ def _some(read: Statement | None) -> list[Statement]:
 
 
 async def _round_trip(cursor: Any, statements: list[Statement | str]) -> list[list[Any]]:
-    """Send ``statements`` (SQL with its parameters, or SQL as it is) as one query; return the rows of
-    each statement that returns rows, in order."""
-    await cursor.execute("; ".join(s if isinstance(s, str) else cursor.mogrify(*s) for s in statements))
+    """Send ``statements`` (SQL with its parameters, or SQL as it is) as one query, the parameters
+    written in as literals (``workcard.sqltext``); return the rows of each statement that returns rows,
+    in order."""
+    quote = _quote(cursor)
+    await cursor.execute(
+        "; ".join(s if isinstance(s, str) else sqltext.render(s[0], s[1], quote) for s in statements)
+    )
     results = []
     while True:
         if cursor.description is not None:
@@ -351,7 +355,13 @@ async def _round_trip(cursor: Any, statements: list[Statement | str]) -> list[li
 def _insert(cursor: Any, sql: str, rows: list[dict[str, Any]]) -> str:
     """One INSERT of ``rows``: ``sql`` ends with the VALUES tuple of one row (``%(name)s`` parameters)."""
     head, values = sql.split(" VALUES ", 1)
-    return head + " VALUES " + ", ".join(cursor.mogrify(values, row) for row in rows)
+    quote = _quote(cursor)
+    return head + " VALUES " + ", ".join(sqltext.render(values, row, quote) for row in rows)
+
+
+def _quote(cursor: Any) -> Callable[[Any], str]:
+    """The driver's quoting of one value, for the types ``sqltext`` does not render itself."""
+    return lambda value: cursor.mogrify("%s", [value])
 
 
 def _written(
