@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import CheckConstraint, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workcard.db import Base
@@ -38,7 +38,9 @@ class SigningKey(Base):
 
 class Verification(Base):
     """One check of a permit QR code, whatever its verdict (SPEC P1, X5). Shown to the holder (who
-    checked my permit), never to the employer."""
+    checked my permit), never to the employer. A log, like the audit trail: ``permit_id`` and
+    ``holder_id`` name the permit and person checked without foreign keys, so that writing the log
+    never locks or waits for them (docs/decisions/0012-audit-lanes.md)."""
 
     __tablename__ = "verification"
     __table_args__ = (Index("ix_verification_holder_at", "holder_id", "at"),)
@@ -48,8 +50,8 @@ class Verification(Base):
     actor: Mapped[str] = mapped_column(String(80))
     channel: Mapped[str] = mapped_column(String(8))  # api, page, cli
     verdict: Mapped[str] = mapped_column(String(16))
-    permit_id: Mapped[int | None] = mapped_column(ForeignKey("permit.id"), index=True)
-    holder_id: Mapped[int | None] = mapped_column(ForeignKey("foreigner.id"))
+    permit_id: Mapped[int | None] = mapped_column(index=True)
+    holder_id: Mapped[int | None]
     key_id: Mapped[str | None] = mapped_column(String(16))
     use: Mapped[str | None] = mapped_column(String(8))  # ecard or letter, when the token was authentic
 

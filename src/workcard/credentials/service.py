@@ -124,10 +124,10 @@ _PG_KEYS = (
     "SELECT kid, alg, public_key, signs_from, signs_until, verify_until, retired_at FROM signing_key "
     "ORDER BY signs_from, id"
 )
-_PG_PERMITS = (  # locked (KEY SHARE) for the verification rows that refer to them, before the audit head
+_PG_PERMITS = (
     "SELECT p.id, p.number, p.status, p.valid_from, p.valid_until, p.cancelled_at, f.id AS holder_id, "
     "f.passport_name, f.nationality FROM permit p JOIN foreigner f ON f.id = p.foreigner_id "
-    "WHERE p.number = ANY(%(numbers)s::text[]) FOR KEY SHARE"
+    "WHERE p.number = ANY(%(numbers)s::text[])"
 )
 
 _PG_INSERT_VERIFICATIONS = (

@@ -208,15 +208,14 @@ class PartnerRoute(Generic[P, C, R]):
         self, conn: psycopg.AsyncConnection[Any], calls: Sequence[_Call[P]]
     ) -> list[R | DomainError | None]:
         """``_handle`` on the driver, in three round trips (see the module's documentation). Each round
-        trip is one query of several statements, their parameters bound by the client (``ClientCursor``:
-        the driver's own quoting), so that the statements travel together in one message each way.
+        trip is one query of several statements, their parameters written in as literals
+        (``workcard.sqltext``), so that the statements travel together in one message each way.
 
         The counters are updated in a transaction of their own, committed without waiting for the disk
         (a counter is not a record: after a crash of the database server it may have missed the last
         moment's calls), so that a partner's counter row is locked for one statement, not until the
-        group commits. The group's transaction then locks, in the order the Session path and the staff
-        pages take them, the rows the domain's second read locks (the permits a group of scanned codes
-        names, which its ``verification`` rows refer to), and an audit lane's head last."""
+        group commits. The group's transaction locks one row, the head of an audit lane nobody else
+        holds, so it waits for no other transaction and none waits for it (decision 0012)."""
         records = audit.Records()
         partners = [c.partner for c in calls]
         bodies = [c.payload for c in calls if c.payload is not _BODY_REFUSED]
