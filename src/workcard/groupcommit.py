@@ -241,7 +241,8 @@ class AsyncGroupCommit(Generic[T, R]):
     ``concurrency`` groups run at once, each on a connection of its own (``conninfo``: libpq's), so that
     the calls that arrive while one group waits for the database form the next group at once instead of
     waiting for it. The connections are in autocommit mode (the handler sends BEGIN and COMMIT with its
-    statements), bind parameters on the client and return rows as named tuples."""
+    statements), bind parameters on the client, return rows as named tuples, and have the settings
+    ``sqltext`` relies on (``connect``)."""
 
     def __init__(self, conninfo: str, handler: AsyncHandler[T, R], *, concurrency: int = 2) -> None:
         self._conninfo = conninfo
@@ -324,7 +325,9 @@ class AsyncGroupCommit(Generic[T, R]):
                 await self._run(conn, group, again=True)
                 return
             else:
-                cause, retry = _failure(exc, len(group), _CONNECTION_LOST)
+                cause, retry = _failure(
+                    exc, len(group), (*_CONNECTION_LOST, psycopg.errors.ReadOnlySqlTransaction)
+                )
                 if retry:
                     half = len(group) // 2
                     await self._run(conn, group[:half])

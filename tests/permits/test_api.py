@@ -399,6 +399,34 @@ def test_a_database_out_of_reach_is_answered_503_with_retry_after(
     assert english.json()["detail"].startswith("The call could not be completed just now")
 
 
+def test_on_postgresql_a_database_that_takes_no_writes_is_answered_503(
+    client, db, make_permit, own_engine
+):  # SPEC X2, X3
+    """A standby after a failover, or a database set read-only for maintenance: the call could not be
+    completed just now, 503 with Retry-After, and nothing was counted or written."""
+    from sqlalchemy import func, text
+
+    from workcard.iam.models import RateCounter
+
+    if own_engine is None:
+        pytest.skip("on PostgreSQL, where partner groups run on the driver")
+    permit = make_permit(passport_name="Jane Doe")
+    cid, secret = _partner(db)
+    db.commit()
+    name = own_engine.url.database
+    with own_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on'))
+    records = db.scalar(select(func.count()).select_from(audit.AuditRecord))
+    with TestClient(client.app, raise_server_exceptions=False) as c:
+        resp = c.post("/api/v1/permits/verify", headers=basic_auth(cid, secret),
+                      json={"permit_number": permit.number, "holder_name": "Jane Doe"})  # fmt: skip
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+    assert resp.headers["content-type"] == "application/problem+json"
+    db.rollback()
+    assert db.scalar(select(func.count()).select_from(audit.AuditRecord)) == records
+    assert db.scalar(select(func.count()).select_from(RateCounter)) == 0
+
+
 def test_a_database_error_that_is_no_outage_stays_a_server_error(
     client, db, make_permit, own_engine, monkeypatch
 ):  # SPEC X2

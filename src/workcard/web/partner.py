@@ -110,13 +110,17 @@ _BODY_REFUSED: Any = object()  # the payload of a call whose body was refused be
 def _out_of_reach(exc: BaseException) -> bool:
     """Whether a group failed for want of the database (not reachable, locked, the connection lost, a
     deadlock or timeout): answered 503 with Retry-After, as ordinary answers that keep the connection
-    open. Anything else (a table missing, a statement the database refuses, a bug) stays a server error."""
+    open; so is a database that takes no writes just now (a standby after a failover, or one set
+    read-only for maintenance). Anything else (a table missing, a statement the database refuses, a bug)
+    stays a server error."""
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(orig, psycopg.errors.ReadOnlySqlTransaction):
+        return True
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return True
     if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | sa_exc.InterfaceError):
         return True
     if isinstance(exc, sa_exc.OperationalError):
-        orig = exc.orig
         return (
             exc.connection_invalidated or isinstance(orig, psycopg.OperationalError) or "locked" in str(orig)
         )
