@@ -31,12 +31,36 @@ def test_plain_types_are_written_without_the_driver():
     moment = dt.datetime(2026, 11, 21, 8, 30, 0, 123456, tzinfo=dt.UTC)
     assert sqltext.literal(None, _no_fallback) == "NULL"
     assert sqltext.literal(True, _no_fallback) == "true"
-    assert sqltext.literal(-42, _no_fallback) == "-42"
+    assert sqltext.literal(-42, _no_fallback) == " -42"
     assert sqltext.literal(moment, _no_fallback) == "'2026-11-21T08:30:00.123456+00:00'::timestamptz"
     assert sqltext.literal(dt.date(2026, 1, 2), _no_fallback) == "'2026-01-02'::date"
     assert sqltext.literal(["a", "O'Neill"], _no_fallback) == "ARRAY['a','O''Neill']::text[]"
     assert sqltext.literal(Json({"k": "it's"}), _no_fallback) == """'{"k": "it''s"}'::json"""
     assert sqltext.literal(1.5, lambda value: f"<{value}>") == "<1.5>"  # the driver's quoting
+
+
+def test_a_negative_number_after_a_minus_sign_starts_no_comment():  # SPEC X2
+    rendered = sqltext.render("SELECT 5-%(n)s; SELECT 1", {"n": -1}, _no_fallback)
+    assert "--" not in rendered and rendered == "SELECT 5- -1; SELECT 1"
+
+
+def test_values_of_other_types_go_to_the_drivers_quoting():
+    import enum
+
+    class Kind(enum.Enum):
+        A = "a"
+
+    class Name(str):
+        pass
+
+    class NoOffset(dt.tzinfo):
+        def utcoffset(self, when):
+            return None
+
+    driver = []
+    for value in (Kind.A, Name("x'y"), b"\x00", 1.5, dt.datetime(2026, 1, 1, tzinfo=NoOffset()), [1, 2]):
+        sqltext.render("SELECT %(v)s", {"v": value}, lambda v: driver.append(v) or "NULL")
+    assert len(driver) == 6
 
 
 def test_nul_is_refused_as_the_driver_refuses_it():
@@ -98,6 +122,9 @@ def test_other_values_read_back_as_they_were(pg):
     assert _read_back(pg, sqltext.literal(moment, _no_fallback)) == moment
     assert _read_back(pg, sqltext.literal(dt.date(2026, 2, 28), _no_fallback)) == dt.date(2026, 2, 28)
     assert _read_back(pg, sqltext.literal(2**40, _no_fallback)) == 2**40
+    assert _read_back(pg, "5-" + sqltext.literal(-3, _no_fallback)) == 8
+    naive = dt.datetime(2026, 11, 21, 8, 30)
+    assert _read_back(pg, sqltext.literal(naive, _no_fallback)) == naive
     assert _read_back(pg, sqltext.literal(Json({"verdict": "valid", "n": [1, None]}), _no_fallback)) == {
         "verdict": "valid",
         "n": [1, None],

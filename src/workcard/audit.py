@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Connection, SmallInteger, String, bindparam, event, insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
 from workcard import clock, txlocal
@@ -244,7 +245,15 @@ class VerifyReport:
 
 def verify(session: Session, batch: int = 5000) -> VerifyReport:
     """Walk the records in id order, each lane's chain at once, and report every record whose hash or
-    link is wrong, and every lane whose head does not match its last record."""
+    link is wrong, and every lane whose head does not match its last record.
+
+    The heads and every batch of records are read in one snapshot: on PostgreSQL a transaction begun
+    here is REPEATABLE READ (a caller's transaction already begun should be too, if others write
+    meanwhile). Otherwise records committed during the walk would be missed or half seen: lanes commit
+    independently, so a record can commit after one with a higher id was read."""
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     heads = {h.id: h for h in session.execute(select(AuditHead.id, AuditHead.count, AuditHead.last_hash))}
     prev = {lane: genesis(lane) for lane in range(1, LANES + 1)}
     counts = dict.fromkeys(prev, 0)

@@ -24,8 +24,10 @@ asynchronous), whose handler sends its statements in a few round trips (``web.pa
 are the same, told apart by where the failure happened: the commit is sent in the same round trip as
 the group's writes, so an error of a statement (the database refused one call's data; the COMMIT did
 not run, nothing was written) runs the group again in halves; the connection lost before that round
-trip runs the whole group once more on a new connection (nothing was written either); the connection
-lost in it (``CommitUnknown``: the group may have been written) fails the group."""
+trip runs the whole group once more on a new connection (nothing was written either, but its partners'
+counters, committed first, see ``web.partner``); the connection lost in it (``CommitUnknown``: the group
+may have been written) asks a new connection whether it was, and answers or runs the group again, or
+fails it when that cannot be told."""
 
 from __future__ import annotations
 

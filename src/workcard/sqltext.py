@@ -38,12 +38,14 @@ def literal(value: Any, fallback: Callable[[Any], str]) -> str:
         return "'" + value.replace("'", "''") + "'"
     if value is None:
         return "NULL"
-    if kind is int:
-        return str(value)
+    if kind is int:  # a negative number after a minus sign would start a comment: "5--1"
+        return str(value) if value >= 0 else f" {value}"
     if kind is bool:
         return "true" if value else "false"
     if kind is dt.datetime:
-        return f"'{value.isoformat()}'::{'timestamptz' if value.tzinfo else 'timestamp'}"
+        if value.tzinfo is not None and value.utcoffset() is None:  # no offset to write: the driver's way
+            return fallback(value)
+        return f"'{value.isoformat()}'::{'timestamp' if value.tzinfo is None else 'timestamptz'}"
     if kind is dt.date:
         return f"'{value.isoformat()}'::date"
     if kind is Json:
@@ -58,7 +60,8 @@ _templates: dict[str, tuple[list[str], list[str]]] = {}
 
 def render(sql: str, params: Mapping[str, Any], fallback: Callable[[Any], str]) -> str:
     """``sql`` with each ``%(name)s`` replaced by ``params[name]`` as a literal. Only those placeholders
-    are replaced: a ``%`` elsewhere in the text stays as it is."""
+    are replaced: a ``%`` elsewhere in the text stays as it is (``%%`` too, unlike the driver's
+    ``mogrify``)."""
     template = _templates.get(sql)
     if template is None:
         parts = _PLACEHOLDER.split(sql)  # text, name, text, name, ..., text

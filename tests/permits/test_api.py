@@ -333,9 +333,12 @@ def test_on_postgresql_a_commit_whose_answer_is_lost_is_neither_lost_nor_doubled
     client, db, make_permit, own_engine, monkeypatch, lost
 ):  # SPEC X3
     """The connection drops while the group's last round trip (its writes and COMMIT) is on its way:
-    the group asks a new connection whether it was written; the call is answered once and recorded once."""
+    the group asks a new connection whether it was written; the call is answered once, recorded once
+    and counted once (its counter was committed before; a group run again keeps its calls' places)."""
     import psycopg
+    from sqlalchemy import func
 
+    from workcard.iam.models import RateCounter
     from workcard.web import partner as partner_module
 
     if own_engine is None:
@@ -361,6 +364,7 @@ def test_on_postgresql_a_commit_whose_answer_is_lost_is_neither_lost_nor_doubled
     db.rollback()
     records = db.scalars(select(audit.AuditRecord).where(audit.AuditRecord.action == "permit.verify")).all()
     assert len(records) == 1
+    assert db.scalar(select(func.sum(RateCounter.count))) == 1
     assert audit.verify(db).ok
 
 

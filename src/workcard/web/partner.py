@@ -219,7 +219,10 @@ class PartnerRoute(Generic[P, C, R]):
         (a counter is not a record: after a crash of the database server it may have missed the last
         moment's calls), so that a partner's counter row is locked for one statement, not until the
         group commits. The group's transaction locks one row, the head of an audit lane nobody else
-        holds, so it waits for no other transaction and none waits for it (decision 0012)."""
+        holds, so it waits for no other group; only when every lane is held does it wait for lane 1,
+        where staff pages and jobs write (decision 0012). A call keeps its place once counted, so a
+        group run again counts it once; a group whose second round trip fails after the counters'
+        commit counts its calls again (early refusals, never late)."""
         records = audit.Records()
         partners = [c.partner for c in calls]
         bodies = [c.payload for c in calls if c.payload is not _BODY_REFUSED]
