@@ -189,3 +189,22 @@ def test_an_expired_permit_shows_its_expiry(client, db, world, make_permit, froz
     assert history.index("Permit issued") < history.index("Permit expired")
     pdf = client.get(f"/employer/permits/{permit.id}/letter.pdf")
     assert pdf.status_code == 200 and "-v1-expired.pdf" in pdf.headers["content-disposition"]
+
+
+def test_lists_show_a_permit_that_has_not_started_as_not_yet_valid(
+    client, db, world, make_permit
+):  # SPEC W4, X1
+    """The lists, the person's page and the application say what the permit's own page says."""
+    import datetime as dt
+
+    from workcard import clock
+
+    permit = make_permit(passport_name="Asa Lind", start=clock.today() + dt.timedelta(days=10))
+    db.flush()
+    sign_in(client, world.staff.username)
+    for path in ("/employer/permits", f"/employer/foreigners/{permit.foreigner_id}",
+                 f"/employer/permits/{permit.id}"):  # fmt: skip
+        assert "Not yet valid" in client.get(path, headers=EN).text, path
+    client.cookies.clear()
+    sign_in(client, world.officer.username)
+    assert "Not yet valid" in client.get("/officer/permits", headers=EN).text

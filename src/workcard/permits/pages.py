@@ -21,6 +21,11 @@ from workcard.web import csrf
 from workcard.web.deps import get_db, role
 from workcard.web.forms import attempt, page, parse_date, redirect
 from workcard.web.i18n import gettext
+from workcard.web.templating import ENV
+
+# A permit's status as of today, as lists show it: "not yet valid" before its start, "expired" after its
+# end even before the expiry job has run (the same as its own page).
+ENV.filters["live_status"] = lambda permit: service.live_status(permit, clock.today())
 
 router = APIRouter(dependencies=[Depends(csrf.protect)], include_in_schema=False)
 employer_staff = role(Role.EMPLOYER_STAFF)
