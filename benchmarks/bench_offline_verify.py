@@ -72,6 +72,7 @@ def make_claims(name: str, now: int) -> cwt.PermitClaims:
         holder_name=name,
         nationality="GBR",
         valid_until=valid_until,
+        valid_from=valid_until - dt.timedelta(days=1095),
         status="valid",
         issued_at=now,
         expires_at=int(letter_expiry(valid_until).timestamp()),

@@ -18,7 +18,7 @@ def claims_for(permit, holder, *, kid: str, issued: dt.datetime, expires: dt.dat
                use="letter") -> cwt.PermitClaims:  # fmt: skip
     return cwt.PermitClaims(
         permit_number=permit.number, holder_name=holder.passport_name, nationality=holder.nationality,
-        valid_until=permit.valid_until, status=status, issued_at=int(issued.timestamp()),
+        valid_until=permit.valid_until, valid_from=permit.valid_from, status=status, issued_at=int(issued.timestamp()),
         expires_at=int(expires.timestamp()), use=use, key_id=kid,
     )  # fmt: skip
 

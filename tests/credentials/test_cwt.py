@@ -1,5 +1,5 @@
-# The permit QR token: CWT claims in COSE_Sign1, Base45, prefix WC2; tokens of the first format, WC1,
-# deflated too, are still read (SPEC E8 the e-card's QR code, P1 the officer scans and verifies it offline,
+# The permit QR token: CWT claims in COSE_Sign1, Base45, prefix WC3; tokens of the earlier formats, WC2
+# (no valid_from) and WC1 (the same, deflated), are still read (SPEC E8 the e-card's QR code, P1 the officer scans and verifies it offline,
 # P2 it says whether the permit is valid now and nothing more).
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def make_claims(**overrides: object) -> cwt.PermitClaims:
         holder_name="NGUYEN VAN AN",
         nationality="VNM",
         valid_until=dt.date(2027, 5, 31),
+        valid_from=dt.date(2025, 6, 1),
         status="valid",
         issued_at=ISSUED,
         expires_at=EXPIRES,
@@ -84,9 +85,22 @@ def wrap_deflated(compressed: bytes) -> str:
     return cwt.DEFLATED_PREFIX + base45.encode(compressed)
 
 
+def old_message(text: str) -> bytes:
+    """The COSE message an earlier format (WC1, WC2) carried for the same claims: without valid_from
+    (-7), signed again with the same key."""
+    message = cose.parse_sign1(cwt.unwrap(text))
+    claims = {k: v for k, v in cbor2.loads(message.payload).items() if k != -7}
+    return cose.sign1(cbor2.dumps(claims, canonical=True), key=PRIVATE[message.alg], alg=message.alg, kid=KID)
+
+
+def as_wc2(text: str) -> str:
+    """The WC2 token of the same claims as a WC3 token (what encode_token wrote before WC3)."""
+    return cwt.PLAIN_PREFIX + base45.encode(old_message(text))
+
+
 def as_wc1(text: str) -> str:
-    """The WC1 token of the same message as a WC2 token (what encode_token wrote before WC2)."""
-    return wrap_deflated(zlib.compress(cwt.unwrap(text), 9))
+    """The WC1 token of the same claims as a WC3 token (what encode_token wrote before WC2)."""
+    return wrap_deflated(zlib.compress(old_message(text), 9))
 
 
 def signed_payload(payload: bytes, alg: int = cose.ES256) -> str:
@@ -104,24 +118,27 @@ def payload_of(text: str) -> bytes:
 @pytest.mark.parametrize("alg", ALGS)
 def test_round_trip(alg: int) -> None:  # SPEC P1
     text = token(alg)
-    assert text.startswith("WC2:")
+    assert text.startswith("WC3:")
     assert set(text[4:]) <= set(base45.ALPHABET)
     assert base45.decode(text[4:]) == cwt.unwrap(text)  # the COSE message itself, not deflated
     assert decode(text, alg) == make_claims()
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_deflated_tokens_of_the_first_format_are_still_read(
-    alg: int,
-) -> None:  # SPEC P1: letters printed before WC2
-    text = as_wc1(token(alg, holder_name=LONG_NAME))
-    assert text.startswith("WC1:")
-    assert decode(text, alg) == make_claims(holder_name=LONG_NAME)
+def test_tokens_of_the_earlier_formats_are_still_read(alg: int) -> None:  # SPEC P1: letters printed before
+    text = token(alg, holder_name=LONG_NAME)
+    assert as_wc1(text).startswith("WC1:") and as_wc2(text).startswith("WC2:")
+    for old in (as_wc1(text), as_wc2(text)):  # they do not say when the permit starts
+        assert decode(old, alg) == make_claims(holder_name=LONG_NAME, valid_from=None)
+    with pytest.raises(Malformed, match="exactly 8"):  # each format has its own claims
+        decode(cwt.PLAIN_PREFIX + text[4:], alg)
+    with pytest.raises(Malformed, match="exactly 9"):
+        decode(cwt.PREFIX + as_wc2(text)[4:], alg)
 
 
 def test_tokens_are_not_deflated_because_deflate_makes_them_longer() -> None:  # SPEC W2, E8
     text = token(cose.EDDSA, holder_name="Amelia Grace Johnson")
-    assert len(as_wc1(text)) > len(text)
+    assert len(as_wc1(text)) > len(as_wc2(text))
 
 
 @pytest.mark.parametrize("alg", ALGS)
@@ -129,7 +146,12 @@ def test_tokens_are_not_deflated_because_deflate_makes_them_longer() -> None:  #
     "overrides",
     [
         {"holder_name": LONG_NAME, "status": "cancelled", "use": "letter"},
-        {"status": "expired", "valid_until": dt.date(1970, 1, 1), "nationality": "XXA"},
+        {
+            "status": "expired",
+            "valid_until": dt.date(1970, 1, 1),
+            "valid_from": dt.date(1970, 1, 1),
+            "nationality": "XXA",
+        },
         {"permit_number": "1" * 32, "holder_name": "李明", "issued_at": 0, "expires_at": 2**40},
     ],
 )
@@ -141,7 +163,7 @@ def test_round_trip_of_unusual_values(alg: int, overrides: dict[str, object]) ->
 
 def test_claims_are_minimal() -> None:  # SPEC P2: enough to match the person and the validity, no more
     claims = cbor2.loads(payload_of(token(cose.ES256)))
-    assert sorted(claims) == [-6, -5, -4, -3, -2, -1, 4, 6]
+    assert sorted(claims) == [-7, -6, -5, -4, -3, -2, -1, 4, 6]
     assert all(type(value) in (int, str) for value in claims.values())
     assert claims[4] == EXPIRES and claims[6] == ISSUED  # RFC 8392 exp and iat
     assert claims[-4] == (dt.date(2027, 5, 31) - dt.date(1970, 1, 1)).days
@@ -259,7 +281,8 @@ def test_algorithm_confusion_is_refused() -> None:
         "WC2:",
         "HC1:NCFOXN%TS3DH3ZSUZK+.V0ETD%65NL-AH",  # another scheme's prefix
         "wc2:BB8",
-        "WC3:BB8",  # a format version this verifier does not know
+        "WC4:BB8",  # a format version this verifier does not know
+        "WC3:BB8",  # not COSE
         "WC2:bb8",  # lower case is not Base45
         "WC2:GGW",  # Base45 overflow
         "WC2:A",  # Base45 length 3k+1
@@ -384,8 +407,10 @@ def claims_wire(changes: dict[int, object] | None = None) -> dict[int, object]:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({4: DELETE}, "exactly 8"),  # exp missing
-        ({-7: "extra"}, "exactly 8"),  # an unknown claim
+        ({4: DELETE}, "exactly 9"),  # exp missing
+        ({-8: "extra"}, "exactly 9"),  # an unknown claim
+        ({-7: "2025-06-01"}, "valid_from"),
+        ({-7: 30_000}, "not after valid_until"),
         ({4: "1750000000"}, "expires_at"),  # exp as text
         ({4: 1.5e9}, "floats"),
         ({6: -5}, "issued_at"),
@@ -409,8 +434,8 @@ def test_signed_but_bad_claims_are_malformed(changes: dict[int, object], message
     [
         (lambda encoded: encoded[:-1], "truncated"),
         (lambda encoded: encoded + b"\x00", "trailing"),
-        (lambda encoded: cbor2.dumps(list(cbor2.loads(encoded).items())), "map of exactly 8"),
-        (lambda encoded: cbor2.dumps(cbor2.CBORTag(61, cbor2.loads(encoded))), "map of exactly 8"),  # CWT tag
+        (lambda encoded: cbor2.dumps(list(cbor2.loads(encoded).items())), "map of exactly 9"),
+        (lambda encoded: cbor2.dumps(cbor2.CBORTag(61, cbor2.loads(encoded))), "map of exactly 9"),  # CWT tag
     ],
 )
 def test_signed_but_badly_encoded_claims_are_malformed(
@@ -423,7 +448,7 @@ def test_signed_but_badly_encoded_claims_are_malformed(
 
 def test_duplicate_claim_is_refused() -> None:
     encoded = cbor2.dumps(claims_wire(), canonical=True)
-    # Nine pairs in a map that says nine, the last repeating "use" (-6) with another value.
+    # Ten pairs in a map that says ten, the last repeating "use" (-6) with another value.
     duplicated = bytes([encoded[0] + 1]) + encoded[1:] + b"\x25\x01"
     assert cbor2.loads(duplicated)[-6] == 1  # a lax decoder would read "letter"
     with pytest.raises(Malformed):
@@ -436,7 +461,7 @@ def test_duplicate_claim_is_refused() -> None:
 
 def test_claims_out_of_order_are_refused() -> None:
     wire = claims_wire()
-    reordered = b"\xa8" + b"".join(cbor2.dumps(key) + cbor2.dumps(wire[key]) for key in sorted(wire))
+    reordered = b"\xa9" + b"".join(cbor2.dumps(key) + cbor2.dumps(wire[key]) for key in sorted(wire))
     with pytest.raises(Malformed, match="out of order"):
         decode(signed_payload(reordered), cose.ES256)
 

@@ -10,7 +10,7 @@ import pypdfium2
 from sqlalchemy import select
 
 from tests.conftest import post_form, sign_in
-from workcard.credentials import jobs, offline
+from workcard.credentials import cwt, jobs, offline
 from workcard.credentials.qrimage import decode_image
 from workcard.iam.roles import Role
 from workcard.permits import service as permits
@@ -34,7 +34,7 @@ def test_letter_code_verifies_online_and_offline_until_cancelled(client, db, wor
     letter = db.scalar(select(Letter).where(Letter.permit_id == permit.id))
     photo = _photograph(letter.pdf)
     code = decode_image(photo)[0]
-    assert code.startswith("WC2:")
+    assert code.startswith(cwt.PREFIX)
 
     police = make_staff(Role.POLICE_VERIFIER)
     sign_in(client, police.username)

@@ -111,6 +111,20 @@ def test_expired_offline_by_the_claims_date(client, db, make_permit, tmp_path, f
     assert ended.params == result.params and ended.claims.permit_number == permit.number
 
 
+def test_a_permit_that_has_not_started_is_not_yet_valid_offline_too(
+    client, db, make_permit, tmp_path, frozen
+):  # SPEC P1, W4: the same verdict as online
+    frozen.date(dt.date(2026, 1, 1))
+    permit = make_permit(start=dt.date(2026, 2, 1))  # approved, and its letter printed, before its start
+    code = service.letter_code(db, permit)
+    offline.sync(SERVER, tmp_path, client=client)
+    early = offline.verify(code, tmp_path)
+    assert early.verdict == "not_yet_valid" and early.params == {"date": "2026-02-01"}
+    assert service.verify_text(db, actor="t", text=code, channel="page").verdict == "not_yet_valid"
+    frozen.date(dt.date(2026, 2, 1))
+    assert offline.verify(code, tmp_path).verdict == "valid"
+
+
 def test_expired_ecard_code_offline_asks_for_a_current_one(
     client, db, make_permit, tmp_path, frozen
 ):  # SPEC E8

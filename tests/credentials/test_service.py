@@ -54,9 +54,10 @@ def test_letter_code_carries_only_the_p2_claims(db, make_permit, frozen):  # SPE
     end = dt.datetime.combine(permit.valid_until + dt.timedelta(days=2), dt.time(0), tzinfo=clock.CHINA)
     assert claims.expires_at == int(end.timestamp())
     assert {f.name for f in dataclasses.fields(claims)} == {
-        "permit_number", "holder_name", "nationality", "valid_until", "status", "issued_at", "expires_at",
-        "use", "key_id",
+        "permit_number", "holder_name", "nationality", "valid_until", "valid_from", "status", "issued_at",
+        "expires_at", "use", "key_id",
     }  # fmt: skip
+    assert claims.valid_from == permit.valid_from
     assert claims.key_id == keys.current_key(db).kid
 
 
@@ -168,7 +169,7 @@ def test_every_tampered_byte_is_refused(db, make_permit):  # SPEC P1
     text = service.letter_code(db, permit)
     message = cwt.unwrap(text)
     seen = set()
-    # the message as a WC2 token carries it, and deflated as in a WC1 token, which are still read
+    # the message as a token carries it, and deflated as in a WC1 token
     for prefix, pack in ((cwt.PREFIX, bytes), (cwt.DEFLATED_PREFIX, lambda b: zlib.compress(bytes(b), 9))):
         for i in range(len(message)):
             changed = bytearray(message)

@@ -122,7 +122,7 @@ USE_WORDS = {"letter": N_("notification letter"), "ecard": N_("e-card")}
 
 def verify_command(
     text: str | None = typer.Argument(
-        None, help="The QR code's text (WC2:...); '-' reads it from standard input."
+        None, help="The QR code's text (WC3:...); '-' reads it from standard input."
     ),
     image: Path | None = typer.Option(
         None, "--image", metavar="FILE", help="A photo (JPEG or PNG) of the QR code."

@@ -1,14 +1,18 @@
 """The permit token: a CBOR Web Token (RFC 8392) signed as a COSE_Sign1 and Base45-encoded.
 
-    token = "WC2:" + base45(COSE_Sign1(CWT claims))                      written and read
-    token = "WC1:" + base45(zlib.compress(COSE_Sign1(CWT claims), 9))    read only
+    token = "WC3:" + base45(COSE_Sign1(CWT claims, valid_from included))      written and read
+    token = "WC2:" + base45(COSE_Sign1(CWT claims))                            read only
+    token = "WC1:" + base45(zlib.compress(COSE_Sign1(CWT claims), 9))          read only
 
 The prefix names the format version; the prefix and the Base45 alphabet are all in the QR alphanumeric
 character set, so a QR encoder uses alphanumeric mode (5.5 bits per character) for the whole token.
 The first version, "WC1:", deflated the message. Deflate does not shorten these messages, which are
 mostly a 64-byte signature and short texts (149 bytes deflate to 155 for a 20-character name, 210 to 209
-for 80 characters), so "WC2:" tokens carry the message as it is. "WC1:" tokens, already printed on
-letters, are still read, inflated to at most MAX_INFLATED bytes (docs/decisions/0006-signed-permit-codes.md).
+for 80 characters), so "WC2:" tokens carry the message as it is. "WC3:" adds the permit's first day, so
+that an offline verifier can tell a permit that has not started (a letter is printed when the permit is
+approved, which may be before its start). "WC1:" and "WC2:" tokens, already printed on letters, are still
+read (WC1 inflated to at most MAX_INFLATED bytes); they say nothing of the start
+(docs/decisions/0006-signed-permit-codes.md).
 
 Claims (SPEC P2: enough to match the person and say whether the permit is valid, nothing more). Keys
 are integers so that each costs one byte; every value is an integer or a text string:
@@ -24,13 +28,14 @@ key   field           wire value
 -4    valid_until     unsigned integer: days since 1970-01-01 (the RFC 8943 ``days`` count, untagged)
 -5    status          unsigned integer: 0 valid, 1 expired, 2 cancelled
 -6    use             unsigned integer: 0 ecard, 1 letter
+-7    valid_from      unsigned integer: days since 1970-01-01, not after valid_until (WC3 only)
 ====  ==============  ==============================================================================
 
 ``key_id`` is not a claim: it is the COSE ``kid`` (UTF-8), which selects the verification key, so a
 token whose kid were changed would be checked against another key and fail (as long as each kid names
 its own key). No other claim is allowed and none may be missing; a new claim means a new prefix.
 
-The private claim keys -1 to -6 are one byte each. They are outside RFC 8392's private-use range
+The private claim keys -1 to -7 are one byte each. They are outside RFC 8392's private-use range
 (below -65536, five bytes each), which is acceptable because only this verifier reads these tokens;
 moving them there would add 24 bytes (36 Base45 characters) to every QR code.
 """
@@ -48,8 +53,9 @@ import cbor2
 from workcard.credentials import base45, cose
 from workcard.credentials.errors import CredentialError, Expired, Malformed, NotYetValid, UnknownKey
 
-PREFIX = "WC2:"  # the format encode_token writes: the COSE message as it is
-DEFLATED_PREFIX = "WC1:"  # the first format, still read: the COSE message deflated
+PREFIX = "WC3:"  # the format encode_token writes: the COSE message as it is, the start included
+PLAIN_PREFIX = "WC2:"  # the second format, still read: the same without the start
+DEFLATED_PREFIX = "WC1:"  # the first format, still read: WC2's message deflated
 MAX_INFLATED = 4096  # bytes a WC1 token may inflate to; a real one is about 200
 CLOCK_SKEW = 60  # seconds an iat may lie in the future
 MAX_TEXT = 1024  # characters a verifier accepts as a code's text; a real one is about 300
@@ -72,6 +78,7 @@ class PermitClaims:
     expires_at: int  # epoch seconds
     use: str  # one of USES
     key_id: str
+    valid_from: dt.date | None = None  # None: a WC1 or WC2 token, which does not say
 
 
 # --- claims ----------------------------------------------------------------------------------------------
@@ -89,10 +96,12 @@ CLAIM_KEYS = {
     "valid_until": -4,
     "status": -5,
     "use": -6,
+    "valid_from": -7,
 }
 _LABELS = b"".join(cbor2.dumps(key) for key in CLAIM_KEYS.values())
 if len(_LABELS) != len(CLAIM_KEYS) or sorted(_LABELS) != list(_LABELS):  # pragma: no cover - table check
     raise RuntimeError("claim keys must be one-byte CBOR integers listed in deterministic order")
+_LABELS_WITHOUT_START = _LABELS[:-1]  # WC1 and WC2: every claim but valid_from
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _MAX_DAYS = dt.date.max.toordinal() - _EPOCH_ORDINAL
@@ -113,12 +122,15 @@ def _is_alpha3(value: Any) -> bool:
     return type(value) is str and len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
 
 
-def decode_claims(payload: bytes, *, key_id: str) -> PermitClaims:
+def decode_claims(payload: bytes, *, key_id: str, with_start: bool = True) -> PermitClaims:
     """Read a claims set (``bytes``) written by :func:`encode_claims`. It must be a map of exactly the
-    claims of CLAIM_KEYS in deterministic key order, so a missing, unknown, duplicated or reordered
-    claim is refused (:class:`Malformed`), as is an ill-typed or out-of-range value."""
+    claims of CLAIM_KEYS in deterministic key order (``with_start=False``, for WC1 and WC2 tokens:
+    without valid_from), so a missing, unknown, duplicated or reordered claim is refused
+    (:class:`Malformed`), as is an ill-typed or out-of-range value."""
     try:
-        exp, iat, number, name, nationality, days, status, use = cose.read_fixed_map(payload, _LABELS)
+        exp, iat, number, name, nationality, days, status, use, *start = cose.read_fixed_map(
+            payload, _LABELS if with_start else _LABELS_WITHOUT_START
+        )
     except Malformed as exc:
         raise Malformed(f"bad claims set: {exc}") from None
     if type(exp) is not int or not 0 <= exp <= _MAX_SECONDS:
@@ -137,7 +149,12 @@ def decode_claims(payload: bytes, *, key_id: str) -> PermitClaims:
         raise _refuse("status", f"must be the code of one of {', '.join(STATUSES)}")
     if type(use) is not int or not 0 <= use < len(USES):
         raise _refuse("use", f"must be the code of one of {', '.join(USES)}")
-    # Not PermitClaims(...): the frozen dataclass's __init__ sets the nine fields one by one through
+    first = None
+    if start:
+        if type(start[0]) is not int or not 0 <= start[0] <= days:
+            raise _refuse("valid_from", "must be a count of days from 1970-01-01, not after valid_until")
+        first = dt.date.fromordinal(_EPOCH_ORDINAL + start[0])
+    # Not PermitClaims(...): the frozen dataclass's __init__ sets the ten fields one by one through
     # object.__setattr__ (1.1 µs, against 0.5 µs to fill the instance's __dict__ at once). Every value
     # is checked above.
     claims = object.__new__(PermitClaims)
@@ -151,6 +168,7 @@ def decode_claims(payload: bytes, *, key_id: str) -> PermitClaims:
         expires_at=exp,
         use=USES[use],
         key_id=key_id,
+        valid_from=first,
     )
     return claims
 
@@ -163,6 +181,7 @@ def _date_to_days(value: dt.date) -> int:
 
 _TO_WIRE: dict[str, Callable[[Any], int]] = {
     "valid_until": _date_to_days,
+    "valid_from": _date_to_days,
     "status": STATUSES.index,
     "use": USES.index,
 }
@@ -202,14 +221,16 @@ def encode_token(claims: PermitClaims, *, key: cose.PrivateKey, alg: int, kid: b
 
 
 def unwrap(text: str) -> bytes:
-    """The COSE message a token of either format carries, neither parsed nor verified. Raise
+    """The COSE message a token of any format carries, neither parsed nor verified. Raise
     :class:`Malformed` for another prefix, bad Base45, or (WC1) a bad deflate stream."""
-    if text.startswith(PREFIX):
+    if text.startswith(PREFIX) or text.startswith(PLAIN_PREFIX):
         encoded, deflated = text[len(PREFIX) :], False
     elif text.startswith(DEFLATED_PREFIX):
         encoded, deflated = text[len(DEFLATED_PREFIX) :], True
     else:
-        raise Malformed(f"the token does not start with {PREFIX!r} (or {DEFLATED_PREFIX!r})")
+        raise Malformed(
+            f"the token does not start with {PREFIX!r} (or {PLAIN_PREFIX!r} or {DEFLATED_PREFIX!r})"
+        )
     try:
         data = base45.decode(encoded)
     except ValueError as exc:
@@ -265,7 +286,7 @@ def _decode(text: str, resolve_key: KeyResolver, now: int, max_len: int) -> Perm
         key_id = message.kid.decode("utf-8")
     except UnicodeDecodeError:
         raise Malformed("the kid is not UTF-8") from None
-    claims = decode_claims(message.payload, key_id=key_id)
+    claims = decode_claims(message.payload, key_id=key_id, with_start=text.startswith(PREFIX))
     if now >= claims.expires_at:
         raise Expired(f"the token expired at {claims.expires_at}, it is now {now}", claims)
     if claims.issued_at > now + CLOCK_SKEW:

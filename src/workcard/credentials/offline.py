@@ -302,4 +302,7 @@ def verify(text: str, directory: Path = DEFAULT_DIR, *, now: dt.datetime | None 
                               claims=claims, **base)  # fmt: skip
     if claims.status == v.CANCELLED or lists.status_entry(claims.permit_number) in status:
         return OfflineVerdict(v.CANCELLED, v.PERMIT_CANCELLED_OFFLINE, claims=claims, **base)
+    if claims.valid_from is not None and today < claims.valid_from:  # WC3 tokens say when it starts
+        return OfflineVerdict(v.NOT_YET_VALID, v.PERMIT_NOT_YET_VALID,
+                              params={"date": claims.valid_from.isoformat()}, claims=claims, **base)  # fmt: skip
     return OfflineVerdict(v.VALID, v.PERMIT_VALID, claims=claims, **base)

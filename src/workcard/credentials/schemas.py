@@ -19,8 +19,8 @@ class VerificationRequest(BaseModel):
 
     qr_text: str = Field(
         max_length=MAX_TEXT,
-        description="The text of the scanned QR code, exactly as read (it starts with `WC2:`, or `WC1:`).",
-        examples=["WC2:RRQXO8P600GK.C99OCTF6..."],
+        description="The text of the scanned QR code, exactly as read (it starts with `WC3:`, or `WC2:` or `WC1:`).",
+        examples=["WC3:RRQXO8P600GK.C99OCTF6..."],
     )
 
 

@@ -59,7 +59,10 @@ def _sign(session: Session, permit: Permit, *, use: str, expires: dt.datetime, n
         holder_name=holder.passport_name,
         nationality=holder.nationality,
         valid_until=permit.valid_until,
-        status=status if status in cwt.STATUSES else PermitState.VALID.value,  # not yet valid: still valid
+        valid_from=permit.valid_from,
+        status=status
+        if status in cwt.STATUSES
+        else PermitState.VALID.value,  # not yet valid: valid_from says
         issued_at=int(now.timestamp()),
         expires_at=int(expires.timestamp()),
         use=use,
