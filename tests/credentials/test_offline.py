@@ -410,6 +410,11 @@ def test_command_refuses_bad_input_clearly(db, make_permit, run, tmp_path):  # S
     photo.write_bytes(qr_png(code))
     both = run(code, "--image", str(photo), "--lang", "en")
     assert both.exit_code == 2 and "Give either the code's text or --image FILE, not both." in both.output
+    a_file = run(str(photo))  # a photo's path given as the code's text
+    assert (
+        a_file.exit_code == 2
+        and a_file.output == f"{photo}是一个文件：要读取照片中的二维码，请使用 --image {photo}。\n"
+    )
     missing = run("--image", str(tmp_path / "nope.jpg"))
     assert missing.exit_code == 2 and missing.output == f"无法读取文件{tmp_path / 'nope.jpg'}。\n"
     assert run("--image", str(tmp_path), "--lang", "en").output.startswith("Cannot read the file")

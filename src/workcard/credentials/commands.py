@@ -229,6 +229,10 @@ def _verify(
     if not text:
         _fail(i18n.gettext("Give the code's text, --image FILE or --sync URL (see --help)."))
     text = text.strip()
+    if not text.startswith("WC") and len(text) < 4096 and Path(text).expanduser().is_file():
+        _fail(
+            i18n.gettext("{path} is a file: to read the QR code in a photo, use --image {path}.", path=text)
+        )
     if len(text) > offline.MAX_TEXT:  # as the page and the API refuse it: no code is that long
         _fail(i18n.gettext("This text is too long for a permit QR code (at most {max} characters).",
                            max=offline.MAX_TEXT))  # fmt: skip
