@@ -344,7 +344,7 @@ def test_compressed_stream_must_end_cleanly() -> None:
 
 
 @pytest.mark.parametrize("alg", ALGS)
-@pytest.mark.parametrize("form", [str, as_wc1], ids=["WC2", "WC1"])
+@pytest.mark.parametrize("form", [str, as_wc1], ids=["WC3", "WC1"])
 def test_truncated_token_is_refused_at_every_length(alg: int, form: Callable[[str], str]) -> None:  # SPEC X2
     text = form(token(alg))
     for end in range(len(text)):
@@ -352,7 +352,7 @@ def test_truncated_token_is_refused_at_every_length(alg: int, form: Callable[[st
             decode(text[:end], alg)
 
 
-def refused_or_same(text: str, alg: int) -> None:
+def refused_or_same(text: str, alg: int, original: cwt.PermitClaims) -> None:
     """``text`` is refused, or it reads as exactly the original claims: in a WC1 token the unused
     padding bits of the last deflate byte are covered by no checksum, so a few other strings carry the
     same signed token (like ECDSA's (r, n - s) twin, a reason why a token's text is never its identity)."""
@@ -360,18 +360,19 @@ def refused_or_same(text: str, alg: int) -> None:
         claims = decode(text, alg)
     except CredentialError:
         return
-    assert claims == make_claims()
+    assert claims == original
 
 
 @pytest.mark.parametrize("alg", ALGS)
-@pytest.mark.parametrize("form", [str, as_wc1], ids=["WC2", "WC1"])
+@pytest.mark.parametrize("form", [str, as_wc1], ids=["WC3", "WC1"])
 def test_every_changed_character_is_refused(alg: int, form: Callable[[str], str]) -> None:  # SPEC P1, X2
     # Whatever character is changed, the verdict is a refusal, never other claims.
     text = form(token(alg))
+    original = decode(text, alg)
     for pos in range(len(text)):
         for replacement in base45.ALPHABET:
             if replacement != text[pos]:
-                refused_or_same(text[:pos] + replacement + text[pos + 1 :], alg)
+                refused_or_same(text[:pos] + replacement + text[pos + 1 :], alg, original)
 
 
 @pytest.mark.parametrize("alg", ALGS)
@@ -552,4 +553,4 @@ def test_fuzz_changed_tokens(data: st.DataObject) -> None:
     text = token(cose.EDDSA)
     pos = data.draw(st.integers(min_value=0, max_value=len(text) - 1))
     replacement = data.draw(st.text(max_size=3))
-    refused_or_same(text[:pos] + replacement + text[pos + 1 :], cose.EDDSA)
+    refused_or_same(text[:pos] + replacement + text[pos + 1 :], cose.EDDSA, make_claims())
