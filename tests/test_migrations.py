@@ -9,7 +9,9 @@ def test_alembic_check(engine, database_url):
     check(database_url)  # raises if a model changed without a migration
 
 
-def test_the_audit_lanes_go_back_to_one_chain_only_while_the_other_lanes_are_empty(committed_url):
+def test_the_audit_lanes_go_back_to_one_chain_only_while_the_other_lanes_are_empty(
+    committed_url,
+):  # SPEC X5
     """Downgrading past 0003 makes the trail one chain again; with records in lanes 2-16 it refuses
     (they could not be chained), and nothing is changed."""
     import pytest

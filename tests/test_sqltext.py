@@ -22,12 +22,12 @@ def _no_fallback(value):
     raise AssertionError(f"fell back for {value!r}")
 
 
-def test_only_named_placeholders_are_replaced():
+def test_only_named_placeholders_are_replaced():  # SPEC X2
     sql = "SELECT %(a)s, 7 % 3, %(b)s"
     assert sqltext.render(sql, {"a": "x'y", "b": 1}, _no_fallback) == "SELECT 'x''y', 7 % 3, 1"
 
 
-def test_plain_types_are_written_without_the_driver():
+def test_plain_types_are_written_without_the_driver():  # SPEC X2
     moment = dt.datetime(2026, 11, 21, 8, 30, 0, 123456, tzinfo=dt.UTC)
     assert sqltext.literal(None, _no_fallback) == "NULL"
     assert sqltext.literal(True, _no_fallback) == "true"
@@ -44,7 +44,7 @@ def test_a_negative_number_after_a_minus_sign_starts_no_comment():  # SPEC X2
     assert "--" not in rendered and rendered == "SELECT 5- -1; SELECT 1"
 
 
-def test_values_of_other_types_go_to_the_drivers_quoting():
+def test_values_of_other_types_go_to_the_drivers_quoting():  # SPEC X2
     import enum
 
     class Kind(enum.Enum):
@@ -63,7 +63,7 @@ def test_values_of_other_types_go_to_the_drivers_quoting():
     assert len(driver) == 6
 
 
-def test_nul_is_refused_as_the_driver_refuses_it():
+def test_nul_is_refused_as_the_driver_refuses_it():  # SPEC X2
     with pytest.raises(psycopg.DataError):
         sqltext.literal("a\x00b", _no_fallback)
 
@@ -90,7 +90,7 @@ def _read_back(pg, sql_literal):
     return loop.run_until_complete(read())
 
 
-def test_the_groups_connections_have_the_settings_literals_need(pg):
+def test_the_groups_connections_have_the_settings_literals_need(pg):  # SPEC X2
     _, conn = pg
     assert conn.info.parameter_status("standard_conforming_strings") == "on"
     assert conn.info.encoding == "utf-8"
@@ -117,7 +117,7 @@ def test_tricky_texts_read_back_as_they_were(pg, value):  # SPEC X2
     assert _read_back(pg, sqltext.literal(value, _no_fallback)) == value
 
 
-def test_other_values_read_back_as_they_were(pg):
+def test_other_values_read_back_as_they_were(pg):  # SPEC X2
     moment = dt.datetime(2026, 11, 21, 8, 30, 0, 123456, tzinfo=dt.UTC)
     assert _read_back(pg, sqltext.literal(moment, _no_fallback)) == moment
     assert _read_back(pg, sqltext.literal(dt.date(2026, 2, 28), _no_fallback)) == dt.date(2026, 2, 28)

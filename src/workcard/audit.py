@@ -26,7 +26,6 @@ from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 from workcard import clock, txlocal
 from workcard.db import Base
 
-GENESIS = "0" * 64  # the hash a lane's first record links to: lane 1's; see ``genesis``
 LANES = 16  # the migration makes their heads; ``verify`` requires every one
 _PENDING = "audit_pending"
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -51,7 +50,8 @@ class AuditRecord(Base):
 
 def genesis(lane: int) -> str:
     """The hash lane ``lane``'s first record links to: different for each lane, so that two lanes'
-    first records never have the same hash."""
+    first records never have the same hash; lane 1's is all zeros, the one chain's before there were
+    lanes."""
     return f"{lane - 1:064x}"
 
 
@@ -125,8 +125,8 @@ def _lock_head(connection: Connection) -> tuple[int, str]:
     """Lock lane 1's head row; return its count and last hash."""
     row = connection.execute(_LOCK_HEAD).first()
     if row is None:  # the migration creates it; this covers a database emptied by hand
-        connection.execute(insert(AuditHead).values(id=1, count=0, last_hash=GENESIS))
-        return 0, GENESIS
+        connection.execute(insert(AuditHead).values(id=1, count=0, last_hash=genesis(1)))
+        return 0, genesis(1)
     return row.count, row.last_hash
 
 
@@ -197,7 +197,7 @@ def write_pending(session: Session) -> None:
 # The same three steps in SQL for PostgreSQL, for work that runs on the driver (``web.partner``); the
 # records' ``before`` and ``after`` are passed as ``psycopg.types.json.Json``.
 PG_LOCK_HEAD = (  # lane 1, made first if missing, as ``_lock_head`` does (the migration makes it)
-    f"INSERT INTO audit_head (id, count, last_hash) VALUES (1, 0, '{GENESIS}') ON CONFLICT (id) DO NOTHING; "
+    f"INSERT INTO audit_head (id, count, last_hash) VALUES (1, 0, '{genesis(1)}') ON CONFLICT (id) DO NOTHING; "
     "SELECT id, count, last_hash FROM audit_head WHERE id = 1 FOR UPDATE"
 )
 # Any lane no other transaction holds, starting from one that depends on the connection, so that each
