@@ -2,5 +2,6 @@
 
 from workcard import audit, events  # noqa: F401
 from workcard.credentials import models as credentials_models  # noqa: F401
+from workcard.ecard import models as ecard_models  # noqa: F401
 from workcard.iam import models as iam_models  # noqa: F401
 from workcard.permits import models as permits_models  # noqa: F401

@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     from workcard.credentials import pages as credentials_pages
+    from workcard.ecard import pages as ecard_pages
     from workcard.iam import pages as iam_pages
     from workcard.permits import legacy_pages
     from workcard.permits import pages as permits_pages
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/api/v1", api)
     app.mount(SWAGGER_UI, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")  # before /static
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "web" / "static")), name="static")
-    for module in (web_pages, iam_pages, permits_pages, legacy_pages, credentials_pages):
+    for module in (web_pages, iam_pages, permits_pages, legacy_pages, credentials_pages, ecard_pages):
         app.include_router(module.router)
     app.add_middleware(RequestContext, settings=settings)
     return app

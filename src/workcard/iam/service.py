@@ -492,3 +492,39 @@ def refuse_over_limit(
             )  # fmt: skip
             answers[i] = _refuse(session, call, error, "rate_limit", scope)
     return answers
+
+
+# --- who an actor string names -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Party:
+    kind: str  # staff, partner or unknown
+    name: str  # the staff member's display name or the partner system's name
+    role: str | None = None  # a staff member's role
+
+
+def parties(session: Session, actors: Sequence[str]) -> dict[str, Party]:
+    """What ``actor_of`` strings (``staff:<id>:<username>``) and partner actors (``partner:<client
+    id>``) name, read in two queries, for a page that tells a person who acted."""
+    staff_ids = {int(a.split(":")[1]) for a in actors if a.startswith("staff:") and a.split(":")[1].isdigit()}
+    client_ids = {a.split(":", 1)[1] for a in actors if a.startswith("partner:")}
+    staff = {u.id: u for u in session.scalars(select(StaffUser).where(StaffUser.id.in_(staff_ids)))}
+    partners = {
+        c.client_id: c
+        for c in session.scalars(select(PartnerClient).where(PartnerClient.client_id.in_(client_ids)))
+    }
+    found: dict[str, Party] = {}
+    for actor in actors:
+        kind, _, rest = actor.partition(":")
+        user = (
+            staff.get(int(rest.split(":")[0])) if kind == "staff" and rest.split(":")[0].isdigit() else None
+        )
+        client = partners.get(rest) if kind == "partner" else None
+        if user is not None:
+            found[actor] = Party("staff", user.display_name, user.role)
+        elif client is not None:
+            found[actor] = Party("partner", client.name)
+        else:
+            found[actor] = Party("unknown", rest)
+    return found

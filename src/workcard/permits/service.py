@@ -924,3 +924,9 @@ def latest_validity_end(session: Session) -> dt.date | None:
 def holder_photo(session: Session, foreigner_id: int) -> bytes | None:
     """A person's photo for another domain that decided the reader may see it (and records the read)."""
     return session.scalar(select(Foreigner.photo).where(Foreigner.id == foreigner_id))
+
+
+def numbers_of(session: Session, permit_ids: Iterable[int]) -> dict[int, str]:
+    """The public numbers of these permits, by id (for another domain's lists)."""
+    ids = {i for i in permit_ids if i is not None}
+    return dict(session.execute(select(Permit.id, Permit.number).where(Permit.id.in_(ids))).tuples().all())

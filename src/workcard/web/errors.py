@@ -95,6 +95,8 @@ def _respond(
 
 def domain_error_response(request: Request, exc: DomainError) -> Response:
     if exc.status == 401 and request.method == "GET" and not _is_api(request):
+        if request.url.path.startswith("/ecard"):  # a holder logs in to the e-card, not as staff
+            return RedirectResponse("/ecard/login", status_code=303)
         return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
     retry_after = exc.retry_after if isinstance(exc, TooManyRequests | Unavailable) else None
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}

@@ -13,7 +13,7 @@ from workcard.web import csrf, i18n
 from workcard.web.vocabulary import NOTICES
 
 PACKAGE = Path(__file__).resolve().parent.parent
-DOMAINS = ("web", "iam", "permits", "credentials")
+DOMAINS = ("web", "iam", "permits", "credentials", "ecard")
 NOTICE_COOKIE = "wc_notice"
 
 

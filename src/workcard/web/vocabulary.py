@@ -29,4 +29,5 @@ NOTICES = {
     "permit_renewed": N_("The permit was renewed; a new version of the notification letter was issued."),
     "permit_modified": N_("The permit was modified; a new version of the notification letter was issued."),
     "permit_cancelled": N_("The permit was cancelled. Verifiers see it as cancelled from now on."),
+    "ecard_registered": N_("Your e-card is registered. You are logged in."),
 }
