@@ -101,16 +101,33 @@ def expire_permits() -> None:
 
 @jobs_app.command("housekeeping")
 def housekeeping() -> None:
-    """Delete ended sign-in sessions and old rate-limit windows."""
+    """Delete ended sign-in and e-card sessions, spent face challenges and old rate-limit windows."""
+    from workcard.ecard import service as ecard
     from workcard.iam import limits
     from workcard.iam import service as iam
 
     maker = _sessionmaker()
     with maker() as session:
-        sessions = iam.purge_sessions(session)
+        sessions = iam.purge_sessions(session) + ecard.purge(session)
         windows = limits.purge_old(session)
         session.commit()
     typer.echo(f"removed {sessions} ended session(s) and {windows} old counter window(s)")
+
+
+@app.command("sms")
+def sms(
+    to: str = typer.Option("", "--to", help="Only the messages to this phone number."),
+    limit: int = typer.Option(10, min=1, max=1000, help="How many of the newest messages."),
+) -> None:
+    """Read the SMS outbox: the text messages the platform sent (verification codes), newest first."""
+    from workcard.notify import service as notify
+
+    with _sessionmaker()() as session:
+        messages = notify.sent(session, phone=to.strip() or None, limit=limit)
+    if not messages:
+        typer.echo("no text messages" + (f" to {to}" if to else ""))
+    for m in messages:
+        typer.echo(f"{m.sent_at:%Y-%m-%d %H:%M:%S} UTC  to {m.phone}: {m.body}")
 
 
 @audit_app.command("verify")

@@ -10,6 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from workcard import clock
+from workcard.banks import service as banks
+from workcard.banks.models import BankAccount
 from workcard.credentials import keys
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient, StaffUser
@@ -30,6 +32,9 @@ PEOPLE = [
     ("Jean-Luc O'Connor", "FRA", "19AB12345", dt.date(1985, 7, 1), "M", -100, 730, "cancelled"),
     ("Aleksandr Ivanovich Petrov·Smith", "RUS", "751234567", dt.date(1990, 9, 9), "M", None, None, "draft"),
 ]
+# The first person's bank card, in the demo bank's account records: with it a tester completes an e-card
+# registration whose facial recognition is closed (the demo photo has no face to compare with).
+BANK_CARD = ("Bank of Tianjin (demo)", "6222021234567894", "13912345678")
 CANCELLED_AFTER_DAYS = 60  # the cancelled permit was cancelled this long after it began
 
 
@@ -124,6 +129,12 @@ def load_demo(session: Session) -> list[str]:
                                     scopes=[Scope.PERMITS_VERIFY.value])  # fmt: skip
     else:
         issued = iam.rotate_partner(session, actor=SYSTEM, client_id=partner.client_id)
+    holder = service.list_foreigners(session, staff, PEOPLE[0][2])[0]
+    permit = service.current_permit(session, holder.id)
+    bank, card, phone = BANK_CARD
+    if session.scalar(select(BankAccount).where(BankAccount.card_number == card)) is None:
+        banks.open_account(session, bank=bank, card_number=card, holder_name=holder.passport_name,
+                           passport_number=holder.passport_number, phone=phone)  # fmt: skip
     return [
         f"administrator      admin    / {PASSWORD}",
         f"permit officer     officer  / {PASSWORD}",
@@ -131,4 +142,7 @@ def load_demo(session: Session) -> list[str]:
         f"employer staff     hr2      / {PASSWORD}   (Binhai Precision Instruments)",
         f"police verifier    police   / {PASSWORD}",
         f"partner system     {issued.client.client_id} / {issued.secret}   (HTTP Basic, scope permits:verify)",
+        f"foreigner (e-card) register at /ecard as “{holder.passport_name}”, permit {permit.number if permit else '-'};",
+        f"                   the demo photo has no face, so the bank card finishes it: {card}, phone {phone},",
+        f"                   passport {holder.passport_number}; read the text message with `workcard sms`",
     ]

@@ -54,10 +54,19 @@ def _workcard(args: list[str], env: dict[str, str], cwd: Path) -> str:
 
 
 class Server:
-    def __init__(self, base_url: str, credentials: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, base_url: str, credentials: dict[str, str], log: Path, env: dict[str, str], home: Path
+    ) -> None:
         self.base_url = base_url
         self.credentials = credentials  # user name -> password, as printed by `workcard demo`
         self.log = log
+        self.demo_lines: list[str] = []
+        self._env = env
+        self._home = home
+
+    def workcard(self, *args: str) -> str:
+        """Run a ``workcard`` command against this server's database, as its operator would."""
+        return _workcard(list(args), self._env, self._home)
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +106,9 @@ def server() -> Iterator[Server]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer /healthz within 30 s:\n{log.read_text()[-4000:]}")
             time.sleep(0.2)
-        yield Server(base, credentials, log)
+        running = Server(base, credentials, log, env, home)
+        running.demo_lines = out.splitlines()
+        yield running
     finally:
         proc.terminate()
         try:

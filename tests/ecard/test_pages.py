@@ -13,11 +13,14 @@ from tests.conftest import csrf_of, post_form, sign_in
 from tests.credentials.helpers import partner
 from tests.ecard import pictures
 from workcard import clock
+from workcard.banks import service as banks
 from workcard.credentials import service as credentials
 from workcard.ecard import service
 from workcard.ecard.models import EcardAccount, FaceAttempt
 from workcard.iam.roles import Role
+from workcard.notify import service as notify
 from workcard.permits import service as permits
+from workcard.permits.models import Foreigner
 
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}
@@ -235,3 +238,86 @@ def test_the_employer_never_sees_the_checks(client, db, world, make_staff, holde
     assert resp.status_code == 303 and resp.headers["location"] == "/ecard/login"
     person = client.get(f"/employer/foreigners/{holder_permit.foreigner_id}", headers=EN)
     assert person.status_code == 200 and police.display_name not in person.text
+
+
+# --- the bank card instead (SPEC E3) ---------------------------------------------------------------
+
+CARD = "6222021234567894"
+PHONE = "13912345678"
+
+
+@pytest.fixture
+def bank_ready(client, db, make_permit):
+    """A registration whose face step is closed (no usable photo on file), and the person's bank card."""
+    permit = make_permit(passport_name=NAME)
+    holder = db.get(Foreigner, permit.foreigner_id)
+    banks.open_account(db, bank="Test Bank", card_number=CARD, holder_name=NAME,
+                       passport_number=holder.passport_number, phone=PHONE)  # fmt: skip
+    assert register(client, permit).status_code == 303
+    token, steps = face_step(client)
+    assert send_face(client, token, pictures.frames_for(steps)).status_code == 403
+    return permit, holder
+
+
+def bank_form(holder, **changes):
+    return {"name": NAME, "passport_number": holder.passport_number, "card_number": "6222 0212 3456 7894",
+            "phone": "+86 139 1234 5678", **changes}  # fmt: skip
+
+
+def last_code(db) -> str:
+    return re.search(r"\b(\d{6})\b", notify.sent(db, phone=PHONE, limit=1)[0].body).group(1)
+
+
+def test_the_bank_card_and_a_text_message_complete_the_registration(client, db, bank_ready):  # SPEC E3
+    permit, holder = bank_ready
+    page = client.get("/ecard/face", headers=EN)
+    assert 'href="/ecard/bank"' in page.text
+    resp = post_form(client, "/ecard/bank", bank_form(holder), page="/ecard/bank", headers=EN)
+    assert resp.status_code == 200 and "139****5678" in resp.text
+    resp = post_form(client, "/ecard/bank/code", {"code": last_code(db), "phone": "139****5678"},
+                     page="/ecard/bank", headers=EN)  # fmt: skip
+    assert resp.status_code == 303 and resp.headers["location"] == "/ecard"
+    assert NAME in client.get("/ecard", headers=EN).text
+    account = db.scalar(select(EcardAccount).where(EcardAccount.foreigner_id == holder.id))
+    assert account.state == service.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"card_number": "6222021234567895"}, "check digit does not match"),
+        ({"card_number": "4111111111111111"}, "starts with 62"),
+        ({"phone": "12345"}, "11-digit mobile number"),
+        ({"phone": "13800000000"}, "The bank could not confirm"),
+        ({"name": "Eileen Collins"}, "The bank could not confirm"),
+        ({"passport_number": "X0000000"}, "The bank could not confirm"),
+    ],
+)
+def test_bank_details_that_do_not_match_are_refused(client, db, bank_ready, changes, message):  # SPEC E3, X2
+    _, holder = bank_ready
+    resp = post_form(client, "/ecard/bank", bank_form(holder, **changes), page="/ecard/bank", headers=EN)
+    assert resp.status_code == 422 and message in resp.text
+    assert notify.sent(db, phone=PHONE) == []
+
+
+def test_a_wrong_code_is_counted_and_an_old_code_is_dead(client, db, bank_ready):  # SPEC E3, X2
+    _, holder = bank_ready
+    post_form(client, "/ecard/bank", bank_form(holder), page="/ecard/bank", headers=EN)
+    first = last_code(db)
+    post_form(client, "/ecard/bank", bank_form(holder), page="/ecard/bank", headers=EN)
+    second = last_code(db)
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in (first, second))
+    resp = post_form(client, "/ecard/bank/code", {"code": wrong}, page="/ecard/bank", headers=EN)
+    assert resp.status_code == 422 and f"Tries left: {service.SMS_CODE_TRIES - 1}." in resp.text
+    if first != second:
+        resp = post_form(client, "/ecard/bank/code", {"code": first}, page="/ecard/bank", headers=EN)
+        assert resp.status_code == 422 and "The code is wrong" in resp.text
+    resp = post_form(client, "/ecard/bank/code", {"code": second}, page="/ecard/bank", headers=EN)
+    assert resp.status_code == 303
+
+
+def test_the_bank_card_is_not_offered_while_the_face_step_is_open(client, db, holder_permit):  # SPEC E3
+    assert register(client, holder_permit).status_code == 303
+    assert client.get("/ecard/bank").headers["location"] == "/ecard/face"
+    resp = post_form(client, "/ecard/bank", {"name": NAME}, page="/ecard/register", headers=EN)
+    assert resp.status_code == 403 and "complete facial recognition first" in resp.text

@@ -66,3 +66,19 @@ class FaceAttempt(Base):
     at: Mapped[dt.datetime]
     outcome: Mapped[str] = mapped_column(String(24))
     distance: Mapped[float | None]
+
+
+class SmsCode(Base):
+    """A one-time code sent by text message to the phone the bank keeps, to finish the bank-card check
+    (SPEC E3). Only a keyed hash of the code is kept; a few wrong tries use it up."""
+
+    __tablename__ = "sms_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ecard_account.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(11))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    used_at: Mapped[dt.datetime | None]

@@ -178,3 +178,56 @@ def checks(
     resp = page(request, "ecard/checks.html", checks=service.checks(db, account), role_labels=labels)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _pending(request: Request, db: Session) -> EcardAccount | None:
+    return _account(request, db, service.FACE)
+
+
+@router.get("/ecard/bank")
+def bank_form(request: Request, db: Session = Depends(get_db, scope="function")) -> Response:
+    account = _pending(request, db)
+    if account is None:
+        return redirect("/ecard/register")
+    if not service.bank_check_open(account):
+        return redirect("/ecard/face")
+    return page(request, "ecard/bank.html")
+
+
+@router.post("/ecard/bank")
+def bank(
+    request: Request,
+    name: str = Form(""),
+    passport_number: str = Form(""),
+    card_number: str = Form(""),
+    phone: str = Form(""),
+    db: Session = Depends(get_db, scope="function"),
+) -> Response:
+    account = _pending(request, db)
+    if account is None:
+        return redirect("/ecard/register")
+    form = {"name": name, "passport_number": passport_number, "card_number": card_number, "phone": phone}
+    try:
+        masked = service.start_bank_check(db, account=account, name=name, passport_number=passport_number,
+                                          card_number=card_number, phone=phone)  # fmt: skip
+    except DomainError as exc:
+        return _refused(request, db, exc, "ecard/bank.html", form=form)
+    return page(request, "ecard/code.html", phone=masked)
+
+
+@router.post("/ecard/bank/code")
+def bank_code(
+    request: Request,
+    code: str = Form(""),
+    phone: str = Form(""),
+    db: Session = Depends(get_db, scope="function"),
+) -> Response:
+    account = _pending(request, db)
+    if account is None:
+        return redirect("/ecard/register")
+    try:
+        service.confirm_bank_code(db, account=account, code=code)
+    except DomainError as exc:
+        return _refused(request, db, exc, "ecard/code.html", phone=phone[:11])
+    service.promote(db, request.cookies.get(COOKIE))
+    return redirect("/ecard", notice="ecard_registered")

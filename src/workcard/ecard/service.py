@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import io
 import secrets
 import unicodedata
@@ -18,43 +19,49 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from workcard import audit, clock, images
+from workcard.banks import rules as bank_rules
+from workcard.banks import service as banks
 from workcard.config import get_settings
 from workcard.credentials import service as credentials
 from workcard.ecard import faces, liveness
 from workcard.ecard.liveness import Action, Outcome
-from workcard.ecard.models import EcardAccount, EcardSession, FaceAttempt, LivenessChallenge
+from workcard.ecard.models import EcardAccount, EcardSession, FaceAttempt, LivenessChallenge, SmsCode
 from workcard.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from workcard.iam import limits
 from workcard.iam import service as iam
 from workcard.iam.passwords import dummy_hash, hash_password, verify_password
+from workcard.notify import service as notify
 from workcard.permits import service as permits
 from workcard.permits.models import Foreigner, Permit
+from workcard.web.vocabulary import N_
 
 MAX_FACE_FAILURES = 6  # SPEC E3: then the bank card
 FACE_SESSION = dt.timedelta(minutes=30)
 CHALLENGE_LIFE = dt.timedelta(minutes=3)
 FRAME_MAX_BYTES = 3_000_000
 FRAME_MAX_PIXELS = 4_000_000
+SMS_CODE_LIFE = dt.timedelta(minutes=5)
+SMS_CODE_TRIES = 5
 
 PENDING = "face_pending"
 ACTIVE = "active"
 FACE = "face"
 HOLDER = "holder"
 
-_NO_MATCH = (
+_NO_MATCH = N_(
     "The name and permit number do not match a work permit. Write the name exactly as in your passport, "
     "with the same spaces and symbols, and the permit number as on your notification letter."
 )
 _PERMIT_STATE = {
-    "not_yet_valid": "Your work permit has not started yet. Registration opens on its first day.",
-    "expired": "Your work permit has expired; an e-card can only be registered with a valid permit.",
-    "cancelled": "Your work permit was cancelled; an e-card can only be registered with a valid permit.",
+    "not_yet_valid": N_("Your work permit has not started yet. Registration opens on its first day."),
+    "expired": N_("Your work permit has expired; an e-card can only be registered with a valid permit."),
+    "cancelled": N_("Your work permit was cancelled; an e-card can only be registered with a valid permit."),
 }
 _FACE_FAILED = {
-    Outcome.NO_FACE: "No face was found in picture {step}. Keep your whole face in the frame, in good light.",
-    Outcome.SEVERAL_FACES: "More than one face was in picture {step}. Make sure you are alone in front of the camera.",
-    Outcome.NOT_FOLLOWED: "Picture {step} did not show the action asked for. Please follow each instruction on the screen.",
-    Outcome.NOT_MATCHED: "The face does not match the photo on file for your work permit.",
+    Outcome.NO_FACE: N_("No face was found in picture {step}. Keep your whole face in the frame, in good light."),
+    Outcome.SEVERAL_FACES: N_("More than one face was in picture {step}. Make sure you are alone in front of the camera."),
+    Outcome.NOT_FOLLOWED: N_("Picture {step} did not show the action asked for. Please follow each instruction on the screen."),
+    Outcome.NOT_MATCHED: N_("The face does not match the photo on file for your work permit."),
 }  # fmt: skip
 
 
@@ -248,16 +255,13 @@ def verify_face(
         account.face_failures += 1
         audit.record(session, actor=actor_of(account), action="ecard.face_fail", subject_type="ecard",
                      subject_id=account.id, after={"outcome": judgement.outcome.value})  # fmt: skip
-        left = face_tries_left(account)
-        message = _FACE_FAILED[judgement.outcome]
-        if left == 0:
+        if face_tries_left(account) == 0:
             raise Forbidden(
-                message + " Facial recognition failed {count} times in a row. Please verify with your bank "
-                "card instead.", keep_changes=True, step=judgement.step, count=MAX_FACE_FAILURES,
+                "Facial recognition failed {count} times in a row. Please verify with your bank card instead.",
+                keep_changes=True, count=MAX_FACE_FAILURES,
             )  # fmt: skip
-        raise InvalidInput(
-            message + " Tries left: {left}.", keep_changes=True, step=judgement.step, left=left
-        )
+        # the page says how many tries are left
+        raise InvalidInput(_FACE_FAILED[judgement.outcome], keep_changes=True, step=judgement.step)
     _activate(session, account, how="face")
     return account
 
@@ -269,6 +273,106 @@ def _activate(session: Session, account: EcardAccount, *, how: str) -> None:
     account.version += 1
     audit.record(session, actor=actor_of(account), action="ecard.activate", subject_type="ecard",
                  subject_id=account.id, after={"state": ACTIVE, "by": how})  # fmt: skip
+
+
+# --- the bank card instead (SPEC E3) ---------------------------------------------------------------
+
+
+def bank_check_open(account: EcardAccount) -> bool:
+    """The bank card is the way once facial recognition is closed to the registration."""
+    return account.state == PENDING and face_tries_left(account) == 0
+
+
+def _bank_allowed(account: EcardAccount) -> None:
+    if account.state != PENDING:
+        raise Conflict("This e-card is already registered. Please log in.")
+    if not bank_check_open(account):
+        raise Forbidden(
+            "Please complete facial recognition first; the bank card is the way after it has failed."
+        )
+
+
+def _code_hash(account_id: int, code: str) -> str:
+    key = get_settings().resolved_secret_key()
+    return hmac.new(key, f"sms:{account_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:]
+
+
+def start_bank_check(
+    session: Session,
+    *,
+    account: EcardAccount,
+    name: str,
+    passport_number: str,
+    card_number: str,
+    phone: str,
+    check: banks.CardCheck = banks.CHECK,
+    gateway: notify.Gateway = notify.GATEWAY,
+) -> str:
+    """Name, passport number, a domestic UnionPay card and the phone number the bank keeps: when the
+    bank confirms all four and they are the registering person's, a code goes by text message to that
+    phone. Returns the phone number, masked, for the page to say where the code went."""
+    _bank_allowed(account)
+    keys = (f"ecard:bank:account:{account.id}",)
+    _throttle(session, keys)
+    card_number = bank_rules.check_unionpay_card(card_number)
+    phone = bank_rules.check_mobile(phone)
+    passport_number = (passport_number or "").strip().upper()
+    name = unicodedata.normalize("NFC", name or "")
+    holder = session.get(Foreigner, account.foreigner_id)
+    assert holder is not None
+    ours = name == holder.passport_name and passport_number == holder.passport_number
+    if not (ours and check.four_elements(session, name=name, passport_number=passport_number,
+                                         card_number=card_number, phone=phone)):  # fmt: skip
+        _fail(session, keys, actor_of(account), "ecard.bank_check_fail", str(account.id))
+        raise InvalidInput(
+            "The bank could not confirm these details. The name, passport number, card number and phone number "
+            "must be those your bank keeps for the card.", keep_changes=True,
+        )  # fmt: skip
+    limits.reset(session, keys[0])
+    now = clock.now()
+    code = f"{secrets.randbelow(10**6):06d}"
+    for old in session.scalars(
+        select(SmsCode).where(SmsCode.account_id == account.id, SmsCode.used_at.is_(None))
+    ):
+        old.used_at = now  # one code at a time: the newest
+    session.add(SmsCode(account_id=account.id, phone=phone, code_hash=_code_hash(account.id, code), created_at=now,
+                        expires_at=now + SMS_CODE_LIFE, attempts=0))  # fmt: skip
+    minutes = int(SMS_CODE_LIFE.total_seconds() // 60)
+    gateway.send(session, phone=phone, body=(
+        f"【电子社保卡】验证码 {code}，{minutes}分钟内有效，请勿告诉他人。"
+        f"E-card verification code: {code}. Valid for {minutes} minutes. Do not share it."
+    ))  # fmt: skip
+    audit.record(session, actor=actor_of(account), action="ecard.bank_check", subject_type="ecard",
+                 subject_id=account.id, after={"phone": mask_phone(phone)})  # fmt: skip
+    return mask_phone(phone)
+
+
+def confirm_bank_code(session: Session, *, account: EcardAccount, code: str) -> EcardAccount:
+    """The code from the text message completes the registration."""
+    _bank_allowed(account)
+    now = clock.now()
+    stmt = select(SmsCode).where(SmsCode.account_id == account.id, SmsCode.used_at.is_(None))
+    row = session.scalar(stmt.order_by(SmsCode.id.desc()).with_for_update())
+    if row is None or row.expires_at <= now:
+        raise InvalidInput("The code has expired. Please ask for a new one.", field="code")
+    code = (code or "").strip()
+    if not hmac.compare_digest(_code_hash(account.id, code), row.code_hash):
+        row.attempts += 1
+        left = SMS_CODE_TRIES - row.attempts
+        if left <= 0:
+            row.used_at = now
+            raise InvalidInput("The code was wrong too many times. Please ask for a new one.", field="code",
+                               keep_changes=True)  # fmt: skip
+        raise InvalidInput(
+            "The code is wrong. Tries left: {left}.", field="code", keep_changes=True, left=left
+        )
+    row.used_at = now
+    _activate(session, account, how="bank_card")
+    return account
 
 
 def promote(session: Session, token: str | None) -> None:
@@ -308,6 +412,14 @@ def account_for_token(session: Session, token: str | None, *, purpose: str = HOL
     if row is None or row.expires_at <= clock.now() or row.purpose != purpose:
         return None
     return session.get(EcardAccount, row.account_id)
+
+
+def purge(session: Session) -> int:
+    """Delete ended e-card sessions and ended liveness challenges; returns how many sessions."""
+    now = clock.now()
+    session.execute(delete(LivenessChallenge).where(LivenessChallenge.expires_at <= now))
+    result = session.execute(delete(EcardSession).where(EcardSession.expires_at <= now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def sign_out(session: Session, token: str | None) -> None:

@@ -1,8 +1,9 @@
-"""the e-card: accounts, their sessions, liveness challenges and face-recognition attempts (SPEC E1–E5)
+"""the e-card (accounts, sessions, liveness challenges, face attempts, SMS codes), the partner banks' account
+records and the SMS outbox (SPEC E1–E5)
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-21 12:06:58.943576
+Create Date: 2026-11-21 12:09:51.566766
 """
 
 from __future__ import annotations
@@ -19,6 +20,29 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "bank_account",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bank", sa.String(length=60), nullable=False),
+        sa.Column("card_number", sa.String(length=19), nullable=False),
+        sa.Column("holder_name", sa.String(length=120), nullable=False),
+        sa.Column("passport_number", sa.String(length=20), nullable=False),
+        sa.Column("phone", sa.String(length=11), nullable=False),
+        sa.Column("opened_at", workcard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bank_account")),
+        sa.UniqueConstraint("card_number", name=op.f("uq_bank_account_card_number")),
+    )
+    op.create_table(
+        "sms_message",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("phone", sa.String(length=20), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("sent_at", workcard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_message")),
+    )
+    with op.batch_alter_table("sms_message", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sms_message_phone"), ["phone"], unique=False)
+
     op.create_table(
         "ecard_account",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -94,8 +118,33 @@ def upgrade() -> None:
     with op.batch_alter_table("liveness_challenge", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_liveness_challenge_account_id"), ["account_id"], unique=False)
 
+    op.create_table(
+        "sms_code",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("phone", sa.String(length=11), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", workcard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", workcard.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("used_at", workcard.db.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["ecard_account.id"],
+            name=op.f("fk_sms_code_account_id_ecard_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_code")),
+    )
+    with op.batch_alter_table("sms_code", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sms_code_account_id"), ["account_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("sms_code", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_code_account_id"))
+
+    op.drop_table("sms_code")
     with op.batch_alter_table("liveness_challenge", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_liveness_challenge_account_id"))
 
@@ -109,3 +158,8 @@ def downgrade() -> None:
 
     op.drop_table("ecard_session")
     op.drop_table("ecard_account")
+    with op.batch_alter_table("sms_message", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_message_phone"))
+
+    op.drop_table("sms_message")
+    op.drop_table("bank_account")

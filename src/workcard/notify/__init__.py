@@ -1,0 +1,1 @@
+"""Messages to people: text messages (SMS) through a gateway interface."""
