@@ -14,6 +14,7 @@ from tests.credentials.helpers import partner
 from tests.ecard import pictures
 from workcard import clock
 from workcard.banks import service as banks
+from workcard.config import get_settings
 from workcard.credentials import service as credentials
 from workcard.ecard import service
 from workcard.ecard.models import EcardAccount, FaceAttempt
@@ -152,13 +153,18 @@ def test_bad_pictures_change_nothing(client, db, holder_permit):  # SPEC X2
     frames = pictures.frames_for(steps)
     resp = send_face(client, token, [b"not an image", *frames[1:]])
     assert resp.status_code == 422 and "must be a JPEG or PNG file" in resp.text
-    resp = send_face(client, token, [frames[0][:300], *frames[1:]])
+    resp = send_face(client, _token_of(resp), [frames[0][:300], *frames[1:]])
     assert resp.status_code == 422 and "damaged or cannot be read" in resp.text
-    resp = send_face(client, token, frames[:2])
+    resp = send_face(client, _token_of(resp), frames[:2])
     assert resp.status_code == 422 and "one picture for each of the 3 steps" in resp.text
     assert db.scalar(select(func.count()).select_from(FaceAttempt)) == 0
-    # the challenge was not used up by the refused calls
-    assert send_face(client, token, frames).status_code == 303
+    assert "Tries left: 6." in resp.text  # none of it counted as a failed attempt
+    token, steps = _token_of(resp), re.search(r'data-steps="([^"]+)"', resp.text).group(1).split()
+    assert send_face(client, token, pictures.frames_for(steps)).status_code == 303
+
+
+def _token_of(page) -> str:
+    return re.search(r'name="challenge" value="([^"]+)"', page.text).group(1)
 
 
 def test_a_challenge_is_used_once_and_expires(client, db, frozen, holder_permit):  # SPEC E2
@@ -321,3 +327,42 @@ def test_the_bank_card_is_not_offered_while_the_face_step_is_open(client, db, ho
     assert client.get("/ecard/bank").headers["location"] == "/ecard/face"
     resp = post_form(client, "/ecard/bank", {"name": NAME}, page="/ecard/register", headers=EN)
     assert resp.status_code == 403 and "complete facial recognition first" in resp.text
+
+
+def test_registering_again_ends_the_earlier_browsers_hold(client, app, holder_permit):  # SPEC E1, E2
+    from fastapi.testclient import TestClient
+
+    assert register(client, holder_permit).status_code == 303
+    with TestClient(app, follow_redirects=False) as other:
+        assert register(other, holder_permit, password="Other2026!").status_code == 303
+        # the first browser can no longer complete the registration with the password the other one set
+        assert client.get("/ecard/face").headers["location"] == "/ecard/register"
+        token, steps = face_step(other)
+        assert send_face(other, token, pictures.frames_for(steps)).status_code == 303
+    data = {"permit_number": holder_permit.number, "password": "Other2026!"}
+    assert post_form(client, "/ecard/login", data, page="/ecard/login").status_code == 303
+
+
+def test_a_new_challenge_ends_the_one_before(client, holder_permit):  # SPEC E2, E3
+    assert register(client, holder_permit).status_code == 303
+    first, steps = face_step(client)
+    face_step(client)
+    resp = send_face(client, first, pictures.frames_for(steps))
+    assert resp.status_code == 422 and "expired or was already used" in resp.text
+
+
+def test_codes_sent_are_limited_per_account(client, db, bank_ready):  # SPEC E3, X2
+    _, holder = bank_ready
+    limit = get_settings().login_max_failures
+    for _ in range(limit):
+        assert post_form(client, "/ecard/bank", bank_form(holder), page="/ecard/bank").status_code == 200
+    resp = post_form(client, "/ecard/bank", bank_form(holder), page="/ecard/bank", headers=EN)
+    assert resp.status_code == 429 and "Too many failed attempts" in resp.text
+    assert len(notify.sent(db, phone=PHONE, limit=100)) == limit
+
+
+def test_card_and_phone_numbers_take_ascii_digits_only(client, bank_ready):  # SPEC E3, X2
+    _, holder = bank_ready
+    resp = post_form(client, "/ecard/bank", bank_form(holder, phone="１３９１２３４５６７８"), page="/ecard/bank",
+                     headers=EN)  # fmt: skip
+    assert resp.status_code == 422 and "11-digit mobile number" in resp.text

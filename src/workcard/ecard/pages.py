@@ -92,6 +92,12 @@ def register(
     return _hold_cookie(request, redirect("/ecard/face"), hold)
 
 
+def _pending(request: Request, db: Session) -> EcardAccount | None:
+    """The registration this browser is completing, while it is still to complete."""
+    account = _account(request, db, service.FACE)
+    return account if account is not None and account.state == service.PENDING else None
+
+
 def _face_page(request: Request, db: Session, account: EcardAccount, status_code: int = 200,
                errors: dict[str, object] | None = None) -> Response:  # fmt: skip
     if service.face_tries_left(account) == 0:
@@ -103,7 +109,7 @@ def _face_page(request: Request, db: Session, account: EcardAccount, status_code
 
 @router.get("/ecard/face")
 def face_form(request: Request, db: Session = Depends(get_db, scope="function")) -> Response:
-    account = _account(request, db, service.FACE)
+    account = _pending(request, db)
     if account is None:
         return redirect("/ecard/register")
     resp = _face_page(request, db, account)
@@ -120,7 +126,7 @@ def face(
     frame2: UploadFile | None = File(None),
     db: Session = Depends(get_db, scope="function"),
 ) -> Response:
-    account = _account(request, db, service.FACE)
+    account = _pending(request, db)
     if account is None:
         return redirect("/ecard/register")
     uploads = [f for f in (frame0, frame1, frame2) if f is not None and f.filename]
@@ -178,10 +184,6 @@ def checks(
     resp = page(request, "ecard/checks.html", checks=service.checks(db, account), role_labels=labels)
     resp.headers["Cache-Control"] = "no-store"
     return resp
-
-
-def _pending(request: Request, db: Session) -> EcardAccount | None:
-    return _account(request, db, service.FACE)
 
 
 @router.get("/ecard/bank")

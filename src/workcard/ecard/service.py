@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from workcard import audit, clock, images
@@ -135,9 +136,10 @@ def _account_of(session: Session, foreigner_id: int, *, for_update: bool = False
 
 def register(session: Session, *, name: str, permit_number: str, password: str, client_ip: str) -> Hold:
     """Check the name (exactly as in the passport, compared in Unicode's composed form as names are
-    stored) and the permit (found, within its validity), set the
-    password, and open the face step. A registration left at the face step can be started again; its
-    count of failed face attempts stays."""
+    stored) and the permit (found, within its validity), set the password, and open the face step. A
+    registration left at the face step can be started again: its count of failed face attempts stays,
+    and every earlier browser's hold on it ends, so whoever completes the registration completes it with
+    the password they set themselves."""
     permit_number = (permit_number or "").strip().upper()[:20]
     keys = (f"ecard:register:permit:{permit_number}", f"ecard:register:ip:{client_ip}")
     _throttle(session, keys)
@@ -157,13 +159,20 @@ def register(session: Session, *, name: str, permit_number: str, password: str, 
             "An e-card is already registered for this permit. Please log in.", field="permit_number"
         )
     if account is None:
-        account = EcardAccount(foreigner_id=holder.id, password_hash=hash_password(password), state=PENDING,
-                               face_failures=0, created_at=now)  # fmt: skip
-        session.add(account)
-        session.flush()
-    else:
-        account.password_hash = hash_password(password)
-        account.version += 1
+        try:
+            with session.begin_nested():  # two first registrations at once: the second finds the first
+                account = EcardAccount(foreigner_id=holder.id, password_hash="", state=PENDING, face_failures=0,
+                                       created_at=now, version=0)  # fmt: skip
+                session.add(account)
+                session.flush()
+        except IntegrityError:
+            account = _account_of(session, holder.id, for_update=True)
+            if account is None or account.state == ACTIVE:
+                raise Conflict("An e-card is already registered for this permit. Please log in.",
+                               field="permit_number") from None  # fmt: skip
+    session.execute(delete(EcardSession).where(EcardSession.account_id == account.id))
+    account.password_hash = hash_password(password)
+    account.version += 1
     limits.reset(session, keys[0])
     audit.record(session, actor=actor_of(account), action="ecard.register", subject_type="ecard",
                  subject_id=account.id, after={"permit": permit.number, "state": account.state})  # fmt: skip
@@ -194,12 +203,25 @@ class Challenge:
     expires_at: dt.datetime
 
 
+def _locked(session: Session, account: EcardAccount) -> EcardAccount:
+    """The account row, locked for the rest of the transaction: attempts sent at once are counted one
+    after the other, none lost."""
+    session.refresh(account, with_for_update=True)
+    return account
+
+
 def start_face(session: Session, *, account: EcardAccount) -> Challenge:
-    """The actions of a new attempt, in a fresh random order."""
-    _face_allowed(account)
+    """The actions of a new attempt, in a fresh random order; an earlier challenge not yet used ends."""
+    _face_allowed(_locked(session, account))
     token = secrets.token_urlsafe(24)
     actions = liveness.new_actions()
     now = clock.now()
+    for old in session.scalars(
+        select(LivenessChallenge).where(
+            LivenessChallenge.account_id == account.id, LivenessChallenge.used_at.is_(None)
+        )
+    ):
+        old.used_at = now
     session.add(LivenessChallenge(token_hash=_sha256(token), account_id=account.id, actions=list(actions),
                                   created_at=now, expires_at=now + CHALLENGE_LIFE))  # fmt: skip
     return Challenge(token, actions, now + CHALLENGE_LIFE)
@@ -223,7 +245,7 @@ def verify_face(
 ) -> EcardAccount:
     """Judge the pictures taken for a challenge against the photo on file. A failure is counted (and
     kept, although the call fails); the sixth in a row closes the face step (SPEC E3)."""
-    _face_allowed(account)
+    _face_allowed(_locked(session, account))
     row = session.scalar(
         select(LivenessChallenge)
         .where(LivenessChallenge.token_hash == _sha256(challenge or ""))
@@ -314,10 +336,11 @@ def start_bank_check(
 ) -> str:
     """Name, passport number, a domestic UnionPay card and the phone number the bank keeps: when the
     bank confirms all four and they are the registering person's, a code goes by text message to that
-    phone. Returns the phone number, masked, for the page to say where the code went."""
-    _bank_allowed(account)
+    phone. Returns the phone number, masked, for the page to say where the code went. Refused checks and
+    codes sent are both counted per account, so neither the bank check nor the phone can be flooded."""
+    _bank_allowed(_locked(session, account))
     keys = (f"ecard:bank:account:{account.id}",)
-    _throttle(session, keys)
+    _throttle(session, (*keys, f"ecard:sms:account:{account.id}"))
     card_number = bank_rules.check_unionpay_card(card_number)
     phone = bank_rules.check_mobile(phone)
     passport_number = (passport_number or "").strip().upper()
@@ -333,6 +356,7 @@ def start_bank_check(
             "must be those your bank keeps for the card.", keep_changes=True,
         )  # fmt: skip
     limits.reset(session, keys[0])
+    limits.hit(session, f"ecard:sms:account:{account.id}", get_settings().login_window_seconds)
     now = clock.now()
     code = f"{secrets.randbelow(10**6):06d}"
     for old in session.scalars(
@@ -352,8 +376,11 @@ def start_bank_check(
 
 
 def confirm_bank_code(session: Session, *, account: EcardAccount, code: str) -> EcardAccount:
-    """The code from the text message completes the registration."""
-    _bank_allowed(account)
+    """The code from the text message completes the registration. Wrong codes are counted per account
+    across codes, as well as per code."""
+    _bank_allowed(_locked(session, account))
+    wrong = f"ecard:smscode:account:{account.id}"
+    _throttle(session, (wrong,))
     now = clock.now()
     stmt = select(SmsCode).where(SmsCode.account_id == account.id, SmsCode.used_at.is_(None))
     row = session.scalar(stmt.order_by(SmsCode.id.desc()).with_for_update())
@@ -361,6 +388,7 @@ def confirm_bank_code(session: Session, *, account: EcardAccount, code: str) -> 
         raise InvalidInput("The code has expired. Please ask for a new one.", field="code")
     code = (code or "").strip()
     if not hmac.compare_digest(_code_hash(account.id, code), row.code_hash):
+        limits.hit(session, wrong, get_settings().login_window_seconds)
         row.attempts += 1
         left = SMS_CODE_TRIES - row.attempts
         if left <= 0:
@@ -376,10 +404,16 @@ def confirm_bank_code(session: Session, *, account: EcardAccount, code: str) -> 
 
 
 def promote(session: Session, token: str | None) -> None:
-    """After the registration completes, the browser that did it is signed in."""
+    """After the registration completes, the browser that did it is signed in; any other browser's hold
+    on the registration ends."""
     if token:
         row = session.scalar(select(EcardSession).where(EcardSession.token_hash == _sha256(token)))
         if row is not None:
+            session.execute(
+                delete(EcardSession).where(
+                    EcardSession.account_id == row.account_id, EcardSession.id != row.id
+                )
+            )
             row.purpose = HOLDER
             row.expires_at = clock.now() + dt.timedelta(hours=get_settings().session_hours)
 
