@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from workcard import clock
 from workcard.banks import service as banks
-from workcard.banks.models import BankAccount
 from workcard.credentials import keys
 from workcard.iam import service as iam
 from workcard.iam.models import PartnerClient, StaffUser
@@ -132,7 +131,7 @@ def load_demo(session: Session) -> list[str]:
     holder = service.list_foreigners(session, staff, PEOPLE[0][2])[0]
     permit = service.current_permit(session, holder.id)
     bank, card, phone = BANK_CARD
-    if session.scalar(select(BankAccount).where(BankAccount.card_number == card)) is None:
+    if banks.find_card(session, card) is None:
         banks.open_account(session, bank=bank, card_number=card, holder_name=holder.passport_name,
                            passport_number=holder.passport_number, phone=phone)  # fmt: skip
     return [

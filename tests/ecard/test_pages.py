@@ -17,7 +17,7 @@ from workcard.banks import service as banks
 from workcard.config import get_settings
 from workcard.credentials import service as credentials
 from workcard.ecard import service
-from workcard.ecard.models import EcardAccount, FaceAttempt
+from workcard.ecard.models import EcardAccount, FaceAttempt, LivenessChallenge
 from workcard.iam.roles import Role
 from workcard.notify import service as notify
 from workcard.permits import service as permits
@@ -366,3 +366,39 @@ def test_card_and_phone_numbers_take_ascii_digits_only(client, bank_ready):  # S
     resp = post_form(client, "/ecard/bank", bank_form(holder, phone="１３９１２３４５６７８"), page="/ecard/bank",
                      headers=EN)  # fmt: skip
     assert resp.status_code == 422 and "11-digit mobile number" in resp.text
+
+
+def test_housekeeping_ends_e_card_sessions_and_challenges(client, db, frozen, holder_permit):  # SPEC E2, E5
+    now = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC)
+    frozen(now)
+    assert register(client, holder_permit).status_code == 303
+    face_step(client)
+    frozen(now + service.FACE_SESSION + dt.timedelta(seconds=1))
+    assert service.purge(db) == 1
+    assert db.scalar(select(func.count()).select_from(LivenessChallenge)) == 0
+    assert client.get("/ecard/face").headers["location"] == "/ecard/register"
+
+
+def test_the_sms_command_reads_the_outbox(tmp_path, monkeypatch):  # SPEC E3
+    from typer.testing import CliRunner
+
+    from workcard.cli import app
+    from workcard.db import make_engine, make_sessionmaker
+    from workcard.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'sms.db'}"
+    upgrade(url)
+    with make_sessionmaker(make_engine(url))() as session:
+        notify.GATEWAY.send(session, phone=PHONE, body="E-card verification code: 123456.")
+        notify.GATEWAY.send(session, phone="13800000000", body="another")
+        session.commit()
+    monkeypatch.setenv("WORKCARD_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        found = CliRunner().invoke(app, ["sms", "--to", PHONE])
+        assert found.exit_code == 0 and f"to {PHONE}: E-card verification code: 123456." in found.output
+        assert "another" not in found.output
+        none = CliRunner().invoke(app, ["sms", "--to", "13700000000"])
+        assert none.exit_code == 0 and "no text messages to 13700000000" in none.output
+    finally:
+        get_settings.cache_clear()

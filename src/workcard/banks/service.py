@@ -24,7 +24,7 @@ class AccountRecordsCheck:
 
     def four_elements(self, session: Session, *, name: str, passport_number: str, card_number: str,
                       phone: str) -> bool:  # fmt: skip
-        row = session.scalar(select(BankAccount).where(BankAccount.card_number == card_number))
+        row = find_card(session, card_number)
         return (
             row is not None
             and row.holder_name == name
@@ -34,6 +34,10 @@ class AccountRecordsCheck:
 
 
 CHECK: CardCheck = AccountRecordsCheck()
+
+
+def find_card(session: Session, card_number: str) -> BankAccount | None:
+    return session.scalar(select(BankAccount).where(BankAccount.card_number == card_number))
 
 
 def open_account(session: Session, *, bank: str, card_number: str, holder_name: str, passport_number: str,

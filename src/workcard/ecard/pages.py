@@ -44,14 +44,20 @@ def _hold_cookie(request: Request, resp: Response, hold: service.Hold) -> Respon
     return resp
 
 
-def _refused(request: Request, db: Session, exc: DomainError, template: str, **context: object) -> Response:
-    """The form again with the message; a failure that must leave a trace (a counted attempt) is kept."""
+def _settle(db: Session, exc: DomainError) -> dict[str, object]:
+    """End a failed call's transaction: kept when the failure must leave a trace (a counted attempt),
+    else rolled back. Returns the message for the page."""
     if exc.keep_changes:
         db.commit()
     else:
         db.rollback()
-    resp = page(request, template, status_code=exc.status, errors={"field": exc.field, "message": message_of(exc)},
-                **context)  # fmt: skip
+    return {"field": exc.field, "message": message_of(exc)}
+
+
+def _refused(request: Request, db: Session, exc: DomainError, template: str, **context: object) -> Response:
+    """The form again with the message."""
+    errors = _settle(db, exc)
+    resp = page(request, template, status_code=exc.status, errors=errors, **context)
     if retry := getattr(exc, "retry_after", None):
         resp.headers["Retry-After"] = str(retry)
     return resp
@@ -134,11 +140,7 @@ def face(
     try:
         service.verify_face(db, account=account, challenge=challenge, frames=frames)
     except DomainError as exc:
-        errors = {"field": exc.field, "message": message_of(exc)}
-        if exc.keep_changes:
-            db.commit()
-        else:
-            db.rollback()
+        errors = _settle(db, exc)
         resp = _face_page(request, db, account, status_code=exc.status, errors=errors)
         db.commit()  # the new challenge the page carries
         return resp

@@ -12,7 +12,6 @@ import secrets
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 from sqlalchemy import delete, select
@@ -30,7 +29,7 @@ from workcard.ecard.models import EcardAccount, EcardSession, FaceAttempt, Liven
 from workcard.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthorized
 from workcard.iam import limits
 from workcard.iam import service as iam
-from workcard.iam.passwords import dummy_hash, hash_password, verify_password
+from workcard.iam.passwords import character_kinds, dummy_hash, hash_password, verify_password
 from workcard.notify import service as notify
 from workcard.permits import service as permits
 from workcard.permits.models import Foreigner, Permit
@@ -76,14 +75,7 @@ def actor_of(account: EcardAccount) -> str:
 
 def check_password(password: str) -> None:
     """SPEC E1: 8–16 characters with at least two kinds of letters, digits and symbols."""
-    kinds = sum(
-        [
-            any(c.isalpha() for c in password),
-            any(c.isdigit() for c in password),
-            any(not c.isalnum() and not c.isspace() for c in password),
-        ]
-    )
-    if not 8 <= len(password) <= 16 or kinds < 2 or any(c.isspace() for c in password):
+    if not 8 <= len(password) <= 16 or character_kinds(password) < 2 or any(c.isspace() for c in password):
         raise InvalidInput(
             "The password needs 8 to 16 characters, no spaces, with at least two of: letters, digits, symbols.",
             field="password",
@@ -200,7 +192,6 @@ def _face_allowed(account: EcardAccount) -> None:
 class Challenge:
     token: str
     actions: list[Action]
-    expires_at: dt.datetime
 
 
 def _locked(session: Session, account: EcardAccount) -> EcardAccount:
@@ -224,7 +215,7 @@ def start_face(session: Session, *, account: EcardAccount) -> Challenge:
         old.used_at = now
     session.add(LivenessChallenge(token_hash=_sha256(token), account_id=account.id, actions=list(actions),
                                   created_at=now, expires_at=now + CHALLENGE_LIFE))  # fmt: skip
-    return Challenge(token, actions, now + CHALLENGE_LIFE)
+    return Challenge(token, actions)
 
 
 def _pictures(frames: Sequence[bytes]) -> list[Image.Image]:
@@ -345,8 +336,7 @@ def start_bank_check(
     phone = bank_rules.check_mobile(phone)
     passport_number = (passport_number or "").strip().upper()
     name = unicodedata.normalize("NFC", name or "")
-    holder = session.get(Foreigner, account.foreigner_id)
-    assert holder is not None
+    holder = permits.person(session, account.foreigner_id)
     ours = name == holder.passport_name and passport_number == holder.passport_number
     if not (ours and check.four_elements(session, name=name, passport_number=passport_number,
                                          card_number=card_number, phone=phone)):  # fmt: skip
@@ -474,8 +464,7 @@ class Card:
 
 
 def card(session: Session, account: EcardAccount) -> Card:
-    holder = session.get(Foreigner, account.foreigner_id)
-    assert holder is not None
+    holder = permits.person(session, account.foreigner_id)
     permit = permits.current_permit(session, holder.id)
     return Card(holder, permit, permits.live_status(permit, clock.today()) if permit else None)
 
@@ -503,7 +492,3 @@ def checks(session: Session, account: EcardAccount) -> list[Check]:
 def face_attempts(session: Session, account: EcardAccount) -> list[FaceAttempt]:
     stmt = select(FaceAttempt).where(FaceAttempt.account_id == account.id).order_by(FaceAttempt.id)
     return list(session.scalars(stmt))
-
-
-def view(account: EcardAccount) -> dict[str, Any]:
-    return {"state": account.state, "face_tries_left": face_tries_left(account)}

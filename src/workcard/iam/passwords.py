@@ -11,6 +11,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from workcard.config import get_settings
 
 
+def character_kinds(password: str) -> int:
+    """How many of letters, digits and symbols a password has (the rule of every password here)."""
+    return sum(
+        [
+            any(c.isalpha() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() and not c.isspace() for c in password),
+        ]
+    )
+
+
 @lru_cache
 def _hasher(profile: str) -> PasswordHasher:
     if profile == "fast":

@@ -28,7 +28,7 @@ from workcard.errors import (
 )
 from workcard.iam import limits
 from workcard.iam.models import PartnerClient, StaffUser, WebSession
-from workcard.iam.passwords import dummy_hash, hash_password, verify_password
+from workcard.iam.passwords import character_kinds, dummy_hash, hash_password, verify_password
 from workcard.iam.roles import Role, Scope
 
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -58,14 +58,7 @@ def staff_view(user: StaffUser) -> dict[str, object]:
 
 def check_password_strength(password: str) -> None:
     """8–64 characters with at least two kinds of letters, digits and symbols."""
-    kinds = sum(
-        [
-            any(c.isalpha() for c in password),
-            any(c.isdigit() for c in password),
-            any(not c.isalnum() and not c.isspace() for c in password),
-        ]
-    )
-    if not 8 <= len(password) <= 64 or kinds < 2:
+    if not 8 <= len(password) <= 64 or character_kinds(password) < 2:
         raise InvalidInput(
             "The password needs 8 to 64 characters with at least two of: letters, digits, symbols.",
             field="password",

@@ -921,6 +921,14 @@ def latest_validity_end(session: Session) -> dt.date | None:
     return session.scalar(select(func.max(Permit.valid_until)))
 
 
+def person(session: Session, foreigner_id: int) -> Foreigner:
+    """A person by id, for another domain that holds a right to them (the e-card account of that person)."""
+    found = session.get(Foreigner, foreigner_id)
+    if found is None:
+        raise NotFound("No such person.")
+    return found
+
+
 def holder_photo(session: Session, foreigner_id: int) -> bytes | None:
     """A person's photo for another domain that decided the reader may see it (and records the read)."""
     return session.scalar(select(Foreigner.photo).where(Foreigner.id == foreigner_id))
